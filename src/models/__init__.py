@@ -1,0 +1,3 @@
+from src.models.option import Option, OptionSpread
+
+__all__ = ["Option", "OptionSpread"]
