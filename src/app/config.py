@@ -5,7 +5,7 @@ names the file and the key, applies the environment overrides (``IBKR_HOST``, ``
 ``IBKR_CLIENT_ID``, ``IBKR_ACCOUNT``) and exposes the values as the upper-case attributes the
 host application and the brokers read (``config.IBKR_PORT`` …).
 
-Brokers do not require a ``Config``: they read their settings through :func:`broker_settings`,
+Brokers do not require a ``Config``: they read their settings through :func:`setting`,
 which accepts any object with those attributes (the seeds' tests pass ``MagicMock(spec=Config)``)
 and falls back to the default for anything missing or of the wrong type.
 """
@@ -94,6 +94,7 @@ def _check(spec: _Key, value: Any, where: str) -> Any:
         raise ConfigError(
             f"{where}: '{name}' must be {spec.type.__name__}, got {type(value).__name__} {value!r}"
         )
+    value = _as_any(value)  # narrowed to `object` by the isinstance above; comparisons follow
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: '{name}' must be finite, got {value!r}")
     if spec.choices is not None and value not in spec.choices:
@@ -102,9 +103,14 @@ def _check(spec: _Key, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: '{name}' must be >= {spec.minimum}, got {value!r}")
     if spec.maximum is not None and value > spec.maximum:
         raise ConfigError(f"{where}: '{name}' must be <= {spec.maximum}, got {value!r}")
-    if spec.type is list:
-        if not value or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f"{where}: '{name}' must be a non-empty list of strings")
+    if spec.type is list and (
+        not value or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        raise ConfigError(f"{where}: '{name}' must be a non-empty list of strings")
+    return value
+
+
+def _as_any(value: Any) -> Any:
     return value
 
 

@@ -18,7 +18,9 @@ OPTION_TYPES: frozenset[str] = frozenset({"call", "put"})
 SPREAD_TYPES: frozenset[str] = frozenset({"BULL_CALL", "BEAR_PUT"})
 
 
-def _finite(name: str, value: object, *, positive: bool = False, non_negative: bool = False) -> None:
+def _finite(
+    name: str, value: object, *, positive: bool = False, non_negative: bool = False
+) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value):

@@ -1,0 +1,60 @@
+"""``python -m src.app``: run the Trader, or the demo.
+
+    python -m src.app --demo [--broker sim|placeholder]   # the demo (default: simulated gateway)
+    python -m src.app [--config config.yaml]              # the Trader until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from src.app.config import ConfigError
+from src.utils.logger import setup_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.app", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo", action="store_true", help="run the demo and exit")
+    parser.add_argument("--broker", choices=("sim", "placeholder"), default="sim",
+                        help="demo broker: the simulated gateway + ib_insync adapter (sim), "
+                             "or the in-memory IBKRApi (placeholder)")
+    parser.add_argument("--config", default=None, help="config file (default: config.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    args = parser.parse_args(argv)
+    setup_logging(logging.INFO if args.verbose or not args.demo else logging.WARNING)
+    try:
+        if args.demo:
+            from src.app.demo import run_demo
+
+            return run_demo(args.broker, args.config)
+        return run_trader(args.config or "config.yaml")
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+
+
+def run_trader(config_file: str) -> int:
+    """Run the Trader until SIGINT/SIGTERM."""
+    from src.app.trader import Trader
+
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    trader = Trader(config_file)
+    trader.start()
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        trader.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

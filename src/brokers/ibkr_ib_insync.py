@@ -1,0 +1,602 @@
+"""IBKRIBInsyncApi: the real Interactive Brokers adapter (ib_insync 0.9.86), drop-in for IBKRApi.
+
+A thin facade: it validates arguments, applies the safety interlocks, marshals every call onto
+one event-loop thread and translates results into the contract's shapes
+(shared/contract.md). The work is done by one-job modules beside it:
+
+================  =================================================================
+``ib_loop``       IbLoop (loop thread, run/call with timeouts), ``ib_request`` helper
+``connection``    connect, start-up work after every (re)connect, reconnect supervisor
+``orders_service`` BAG orders: place / acknowledge / track / cancel / reconcile
+``market_data``   streaming quotes (LRU of lines) and option chains (batched, bounded)
+``account``       account summary and positions from ib_insync's event-kept state
+``translate``     pure conversions ib_insync objects → dicts / ``Option``
+``validation``    argument checks (``ValueError`` naming the field)
+``errors``        IB code tables and the ``BrokerError`` exception tree
+``metrics``       Prometheus registry of the adapter
+================  =================================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from ib_insync import IB
+
+from src.app.config import setting
+from src.brokers import validation
+from src.brokers.account import AccountService
+from src.brokers.connection import ConnectionManager
+from src.brokers.errors import (
+    CLIENT_ID_IN_USE,
+    CONNECTIVITY_LOST,
+    CONNECTIVITY_RESTORED_DATA_KEPT,
+    CONNECTIVITY_RESTORED_DATA_LOST,
+    DATA_FARM_DOWN,
+    DATA_FARM_OK,
+    BrokerError,
+    ConnectionLost,
+    InvalidOrder,
+    LiveTradingNotAllowed,
+    NotConnected,
+    OrderInterrupted,
+    OrderRejected,
+    ReadOnlyViolation,
+    RequestTimeout,
+    error_from_ib,
+    from_exception,
+    is_warning,
+)
+from src.brokers.ib_loop import IbLoop
+from src.brokers.market_data import MarketDataService
+from src.brokers.metrics import AdapterMetrics
+from src.brokers.orders_service import OrderService
+from src.brokers.translate import snapshot
+from src.models.option import Option, OptionSpread
+from src.utils.logger import log_debug, log_error, log_info, log_warning
+
+__all__ = ["IB", "IBKRIBInsyncApi"]
+
+LIVE_PORTS = frozenset({7496, 4001})
+LOCK_HELD = "called while holding the adapter's lock (would deadlock with the event handlers)"
+PAPER_ACCOUNT_PREFIXES = ("DU", "DF")
+
+
+class IBKRIBInsyncApi:
+    """Interactive Brokers through ib_insync, usable from any thread.
+
+    Public methods (the drop-in contract, shared/contract.md)::
+
+        connect() -> bool                      disconnect() -> None
+        handle_callbacks() -> None             get_next_order_id() -> int
+        place_order(symbol, direction, contracts, option_spread, price_type="LIMIT",
+                    limit_price=None, *, order_ref=None) -> str
+        get_order_status(order_id) -> dict     cancel_order(order_id) -> bool
+        get_market_data(symbol) -> dict        get_option_chain(symbol) -> list[Option]
+        get_account_summary() -> dict          get_positions() -> dict[str, dict]
+
+    Extras: ``close()`` / context manager (stops the loop thread), ``resubscribe_all()``,
+    ``is_live_account()``.
+
+    Attributes: ``connected``, ``account_id``, ``orders``, ``positions`` and ``lock`` (an
+    ``RLock`` guarding ``orders``/``positions``) per the contract; ``ib`` (the ``IB`` instance),
+    ``metrics`` (:class:`~src.brokers.metrics.AdapterMetrics`), ``last_error`` (the last
+    :class:`~src.brokers.errors.BrokerError` seen), ``reconnect_count``,
+    ``last_connect_seconds``, ``data_health`` (farm → "ok"/"down", plus "ib" for 1100/1101/1102).
+
+    Errors: the contract's return shapes are kept (``connect`` → False, ``get_market_data`` →
+    ``{"symbol", "error"}`` …). Every failure is also classified into the ``BrokerError`` tree
+    (``src.brokers.errors``) and stored in ``last_error``; with ``raise_errors=True`` the
+    non-order methods raise it instead of returning the error shape. ``place_order`` raises
+    ``InvalidOrder`` / ``NotConnected`` / ``ReadOnlyViolation`` / ``LiveTradingNotAllowed`` (all
+    ``ValueError``) before anything is sent, ``OrderRejected`` (a ``RuntimeError``, message
+    "Order placement failed: …") when the gateway refuses the order, and ``OrderInterrupted``
+    (a retryable ``RuntimeError``, same message prefix) when a connection loss or timeout cuts
+    the call short — retry with the same ``order_ref``: a known ref is never sent twice.
+
+    Safety: ``IBKR_READ_ONLY`` refuses ``place_order``/``cancel_order`` (ReadOnlyViolation);
+    orders on a live account (account not "DU…"/"DF…", or port 7496/4001) need
+    ``TRADING_MODE == "live"`` and ``ALLOW_LIVE``; contracts ≤ ``MAX_CONTRACTS_PER_ORDER``;
+    ``order_ref`` makes placement idempotent (a known ref returns its order id, nothing sent).
+
+    Events handled (ib_insync → handler): connectedEvent → ``_on_connected``,
+    disconnectedEvent → ``_on_disconnected``, orderStatusEvent → ``_on_order_status``,
+    execDetailsEvent → ``_on_execution``, commissionReportEvent → ``_on_commission_report``,
+    positionEvent → ``_on_position``, updatePortfolioEvent → ``_on_portfolio``,
+    accountValueEvent → ``_on_account_value``, errorEvent → ``_on_error``,
+    client.apiError → ``_on_api_error``.
+
+    Threading model: the constructor starts an :class:`~src.brokers.ib_loop.IbLoop` — a daemon
+    thread with its own asyncio loop — and creates ``IB()`` on it. Every public method may be
+    called from any thread: it validates on the caller's thread, then runs its ib_insync work on
+    the loop thread with a timeout (nothing waits forever). Event handlers run on the loop thread;
+    called from another thread (tests) they are marshalled there. ``orders``/``positions`` are
+    written under ``lock``; the lock is never held while waiting on the loop thread. ib_insync
+    pumps its socket on the loop itself, so ``handle_callbacks()`` has nothing to do.
+    ``disconnect()`` keeps the loop (the adapter can reconnect); ``close()`` stops it.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        raise_errors: bool = False,
+        max_streams: int | None = None,
+        reconnect_rng: random.Random | None = None,
+        reconnect_sleep: Callable[[float], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.config = config
+        self.raise_errors = raise_errors
+        self.host: str = setting(config, "IBKR_HOST", "127.0.0.1")
+        self.port: int = setting(config, "IBKR_PORT", 7497)
+        self.client_id: int = setting(config, "IBKR_CLIENT_ID", 1)
+        self.configured_account: str = setting(config, "IBKR_ACCOUNT_ID", "")
+        self.account_id: str = self.configured_account
+        self.read_only: bool = setting(config, "IBKR_READ_ONLY", False)
+        self.timeout: float = setting(config, "IBKR_TIMEOUT", 20.0)
+        self.request_timeout: float = setting(config, "IBKR_REQUEST_TIMEOUT", 10.0)
+        self.auto_reconnect: bool = setting(config, "IBKR_AUTO_RECONNECT", True)
+        self.reconnect_base: float = setting(config, "IBKR_RECONNECT_BASE", 0.5)
+        self.reconnect_cap: float = setting(config, "IBKR_RECONNECT_CAP", 30.0)
+        self.reconnect_max_attempts: int = setting(config, "IBKR_RECONNECT_MAX_ATTEMPTS", 0)
+        self.max_rate: int = setting(config, "IBKR_MAX_RATE", 45)
+        self.market_data_type: int = setting(config, "IBKR_MARKET_DATA_TYPE", 1)
+        self.chain_expirations: int = setting(config, "CHAIN_EXPIRATIONS", 4)
+        self.chain_strikes: int = setting(config, "CHAIN_STRIKES", 6)
+        self.max_contracts: int = setting(config, "MAX_CONTRACTS_PER_ORDER", 10)
+        self.trading_mode: str = setting(config, "TRADING_MODE", "paper")
+        self.allow_live: bool = setting(config, "ALLOW_LIVE", False)
+        metrics_port: int | None = setting(config, "IBKR_METRICS_PORT", None)
+
+        self.connected = False
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.positions: dict[str, dict[str, Any]] = {}
+        self.lock = threading.RLock()
+        self.metrics = AdapterMetrics()
+        self.last_error: BrokerError | None = None
+        self.reconnect_count = 0
+        self.last_connect_seconds: float | None = None
+        self.data_health: dict[str, str] = {}
+        self.closing = False
+        self._next_order_id = 1
+        self._id_lock = threading.Lock()  # never api.lock: the loop thread must not wait on it
+
+        self._loop = IbLoop(name=f"ib-loop-{self.client_id}",
+                            default_timeout=max(self.request_timeout, 1.0) * 3)
+        ib_class = IB  # looked up now: tests patch src.brokers.ibkr_ib_insync.IB
+        self.ib: Any = self._loop.call(ib_class)
+        self.account_service = AccountService(self)
+        self.order_service = OrderService(self)
+        self.market_service = MarketDataService(
+            self, max_streams if max_streams is not None else setting(
+                config, "IBKR_MAX_STREAMS", 50))
+        self.connection = ConnectionManager(self, rng=reconnect_rng, sleep=reconnect_sleep)
+        self._loop.call(self._setup_event_handlers)
+        if metrics_port is not None:
+            try:
+                self.metrics.serve(metrics_port)
+            except OSError as exc:
+                log_error(f"Cannot serve metrics on 127.0.0.1:{metrics_port}: {exc}")
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _setup_event_handlers(self) -> None:
+        ib = self.ib
+        ib.connectedEvent += self._on_connected
+        ib.disconnectedEvent += self._on_disconnected
+        ib.orderStatusEvent += self._on_order_status
+        ib.execDetailsEvent += self._on_execution
+        ib.commissionReportEvent += self._on_commission_report
+        ib.positionEvent += self._on_position
+        ib.updatePortfolioEvent += self._on_portfolio
+        ib.accountValueEvent += self._on_account_value
+        ib.errorEvent += self._on_error
+        ib.client.apiError += self._on_api_error
+
+    def _teardown_event_handlers(self) -> None:
+        ib = self.ib
+        for name, handler in (
+            ("connectedEvent", self._on_connected),
+            ("disconnectedEvent", self._on_disconnected),
+            ("orderStatusEvent", self._on_order_status),
+            ("execDetailsEvent", self._on_execution),
+            ("commissionReportEvent", self._on_commission_report),
+            ("positionEvent", self._on_position),
+            ("updatePortfolioEvent", self._on_portfolio),
+            ("accountValueEvent", self._on_account_value),
+            ("errorEvent", self._on_error),
+        ):
+            with contextlib.suppress(Exception):  # best effort
+                getattr(ib, name).disconnect(handler)
+
+    def _dispatch(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a handler on the loop thread (inline there); handlers never raise."""
+        try:
+            if self._loop.in_loop_thread() or self._loop.closed:
+                fn(*args)
+            else:
+                self._loop.call(fn, *args, timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - an event must not kill the loop
+            log_error(f"Error handling IB event {getattr(fn, '__name__', fn)}: {exc}")
+
+    def _on_connected(self) -> None:
+        self._dispatch(self._connected_impl)
+
+    def _connected_impl(self) -> None:
+        self.connected = True
+        self.metrics.connection_status.set(1)
+        log_info("Connection to IBKR established")
+
+    def _on_disconnected(self) -> None:
+        self._dispatch(self._disconnected_impl)
+
+    def _disconnected_impl(self) -> None:
+        if self.connection.user_stopped or self.closing:
+            log_info("Disconnected from IBKR")
+        else:
+            log_warning("Disconnected from IBKR")
+        self.connection.connection_lost("socket closed")
+
+    def _on_api_error(self, message: str) -> None:
+        self._dispatch(self._api_error_impl, message)
+
+    def _api_error_impl(self, message: str) -> None:
+        error = ConnectionLost(f"API connection error: {message}")
+        self.last_error = error
+        self.connection.abort_connect(error)
+
+    def _on_order_status(self, trade: Any) -> None:
+        self._dispatch(self.order_service.on_order_status, trade)
+
+    def _on_execution(self, trade: Any, fill: Any) -> None:
+        self._dispatch(self.order_service.on_execution, trade, fill)
+
+    def _on_commission_report(self, trade: Any, fill: Any, report: Any) -> None:
+        self._dispatch(self.order_service.on_commission_report, trade, fill, report)
+
+    def _on_position(self, position: Any) -> None:
+        self._dispatch(self.account_service.on_position, position)
+
+    def _on_portfolio(self, item: Any) -> None:
+        self._dispatch(self._portfolio_impl, item)
+
+    def _portfolio_impl(self, item: Any) -> None:
+        self.account_service.on_position(item, portfolio=True)
+
+    def _on_account_value(self, value: Any) -> None:
+        self._dispatch(self.account_service.on_account_value, value)
+
+    def _on_error(self, reqId: int, errorCode: int, errorString: str,  # noqa: N803 - IB names
+                  contract: Any = None) -> None:
+        self._dispatch(self._error_impl, reqId, errorCode, errorString)
+
+    def _error_impl(self, req_id: int, code: int, message: str) -> None:
+        if code in CLIENT_ID_IN_USE:
+            error = error_from_ib(code, message)
+            self.last_error = error
+            log_error(f"IBKR error {code}: {message} (client id {self.client_id} in use)")
+            self.connection.abort_connect(error)
+        elif code in CONNECTIVITY_LOST:
+            self.last_error = error_from_ib(code, message)
+            log_error(f"IBKR connection error {code}: {message}")
+            if self.connection.connecting:
+                self.connection.abort_connect(self.last_error)
+            elif code in (1100, 2110):  # IB <-> TWS lost; the socket to TWS is still up
+                self.connected = False
+                self.metrics.connection_status.set(0)
+                self.data_health["ib"] = "down"
+            else:
+                self.connection.connection_lost(f"error {code}")
+        elif code in CONNECTIVITY_RESTORED_DATA_LOST or code in CONNECTIVITY_RESTORED_DATA_KEPT:
+            log_info(f"IBKR connectivity restored ({code}): {message}")
+            self.data_health["ib"] = "ok"
+            if self.ib.isConnected() is not False:
+                self.connected = True
+                self.metrics.connection_status.set(1)
+            if code in CONNECTIVITY_RESTORED_DATA_LOST:
+                self.ib.reqMarketDataType(self.market_data_type)
+                self.market_service.resubscribe_all()
+        elif code in DATA_FARM_DOWN or code in DATA_FARM_OK:
+            farm = message.rsplit(":", 1)[-1].strip() or str(code)
+            self.data_health[farm] = "down" if code in DATA_FARM_DOWN else "ok"
+            (log_warning if code in DATA_FARM_DOWN else log_info)(
+                f"IBKR data farm {farm}: {self.data_health[farm]} ({code})")
+        else:
+            handled = self.order_service.on_error(req_id, code, message)
+            handled = self.market_service.on_error(req_id, code, message) or handled
+            if is_warning(code):
+                log_info(f"IBKR warning {code}: {message}, reqId: {req_id}")
+            else:
+                if not handled:
+                    self.last_error = error_from_ib(code, message)
+                log_error(f"IBKR error {code}: {message}, reqId: {req_id}")
+
+    # --- the caller's lock -------------------------------------------------------------------
+
+    def _holds_lock(self) -> bool:
+        """True when the calling thread holds ``self.lock``.
+
+        Handlers on the loop thread take ``self.lock``; a caller holding it while waiting on the
+        loop thread would deadlock. Reads are then served from the handler-kept state on the
+        caller's thread, and calls that need the gateway fail fast with ``LOCK_HELD``.
+        """
+        is_owned = getattr(self.lock, "_is_owned", None)
+        return bool(is_owned()) if callable(is_owned) else False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def connect(self) -> bool:
+        """Connect to TWS / IB Gateway. True when connected; False (logged) otherwise."""
+        log_info(f"Connecting to IBKR at {self.host}:{self.port} with client ID {self.client_id}")
+        try:
+            if self._holds_lock():
+                raise RequestTimeout(LOCK_HELD)
+            self._loop.run(self.connection.user_connect, timeout=3 * self.timeout + 5)
+        except Exception as exc:  # noqa: BLE001 - the contract: never raises
+            error = from_exception(exc)
+            self.last_error = error
+            self.connected = False
+            self.metrics.connection_status.set(0)
+            log_error(f"Failed to connect to IBKR: {exc}")
+            if self.raise_errors:
+                raise error from exc
+            return False
+        log_info(f"Successfully connected to IBKR (account {self.account_id or '?'})")
+        return True
+
+    def disconnect(self) -> None:
+        """Disconnect (stops any reconnect attempts). Never raises; the loop keeps running."""
+        try:
+            if not self._loop.closed:
+                self._loop.call(self.connection.disconnect, timeout=self.request_timeout)
+            log_info("Disconnected from IBKR")
+        except Exception as exc:  # noqa: BLE001 - the contract: never raises
+            log_error(f"Error disconnecting from IBKR: {exc}")
+        finally:
+            self.connected = False
+            self.metrics.connection_status.set(0)
+
+    def close(self) -> None:
+        """Disconnect, stop the loop thread and the metrics server. Idempotent."""
+        if self.closing and self._loop.closed:
+            return
+        self.closing = True
+        if self.connected or self.connection.reconnecting or self._ib_connected():
+            self.disconnect()
+        try:
+            if not self._loop.closed:
+                self._loop.call(self._teardown_event_handlers, timeout=self.request_timeout)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        self.metrics.close()
+        self._loop.close()
+
+    def _ib_connected(self) -> bool:
+        try:
+            return self._loop.call(lambda: self.ib.isConnected() is True, timeout=2.0)
+        except Exception:  # noqa: BLE001
+            return False
+
+    def __enter__(self) -> IBKRIBInsyncApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def handle_callbacks(self) -> None:
+        """Kept for the host application's loop: the loop thread pumps events itself."""
+        return None
+
+    def resubscribe_all(self) -> None:
+        """Re-request every streaming market-data line (for the connection manager / 1101)."""
+        try:
+            self._loop.call(self.market_service.resubscribe_all, timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001
+            log_error(f"Error resubscribing market data: {exc}")
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def get_next_order_id(self) -> int:
+        """A fresh order id: from ib_insync's id sequence when connected, else a local counter."""
+        def local() -> int:
+            with self._id_lock:
+                rid = self._next_order_id
+                self._next_order_id += 1
+                return rid
+
+        def take() -> int:
+            if self.connected and self.ib.isConnected() is True:
+                try:
+                    rid = self.ib.client.getReqId()
+                except Exception:  # noqa: BLE001 - fall back to the local counter
+                    rid = None
+                if isinstance(rid, int) and not isinstance(rid, bool):
+                    with self._id_lock:
+                        self._next_order_id = max(self._next_order_id, rid + 1)
+                    return rid
+            return local()
+
+        if self._holds_lock():
+            return local()  # the loop may be waiting for the caller's lock
+        try:
+            return self._loop.call(take, timeout=self.request_timeout)
+        except Exception:  # noqa: BLE001 - loop stopped: the local counter is still unique
+            return local()
+
+    def is_live_account(self) -> bool:
+        """True for a live port (7496/4001) or an account id that is not a paper one."""
+        account = self.account_id or ""
+        return self.port in LIVE_PORTS or bool(account) and not account.startswith(
+            PAPER_ACCOUNT_PREFIXES)
+
+    def _check_live(self) -> None:
+        if self.is_live_account() and not (self.trading_mode == "live" and self.allow_live):
+            raise LiveTradingNotAllowed(
+                "orders on a live account need TRADING_MODE 'live' and ALLOW_LIVE true "
+                f"(account {self.account_id or '?'}, port {self.port})")
+
+    def place_order(
+        self,
+        symbol: str,
+        direction: str,
+        contracts: int,
+        option_spread: OptionSpread,
+        price_type: str = "LIMIT",
+        limit_price: float | None = None,
+        *,
+        order_ref: str | None = None,
+    ) -> str:
+        """Place ``option_spread`` as one BAG order; return its order id (str).
+
+        Raises ``ValueError`` subclasses before sending anything (bad argument, not connected,
+        read-only, live not allowed) and ``OrderRejected`` (``RuntimeError``, "Order placement
+        failed: …") when the gateway refuses the order or the call fails.
+        """
+        try:
+            args = validation.order_args(symbol, direction, contracts, option_spread,
+                                         price_type, limit_price, order_ref, self.max_contracts)
+            if self.read_only:
+                raise ReadOnlyViolation("adapter is read-only (IBKR_READ_ONLY): order refused")
+            if not self.connected:
+                raise NotConnected("Not connected to IBKR")
+            self._check_live()
+        except (InvalidOrder, ReadOnlyViolation, NotConnected, LiveTradingNotAllowed) as exc:
+            self.last_error = exc
+            log_warning(f"Order refused before sending: {exc}")
+            raise
+        sym, dirn, qty, spread, kind, price, ref = args
+        timeout = 2 * self.request_timeout + 5
+        try:
+            if self._holds_lock():
+                raise RequestTimeout(LOCK_HELD)
+            return self._loop.run(
+                lambda: self.order_service.place(sym, dirn, qty, spread, kind, price, ref),
+                timeout=timeout)
+        except OrderRejected as exc:
+            reason = exc.message.removeprefix("Order placement failed: ")
+            self._order_failed(exc, reason)
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped to the contract's RuntimeError
+            error = from_exception(exc)
+            reason = str(exc) or type(exc).__name__
+            typed: OrderRejected | OrderInterrupted = (
+                OrderInterrupted(reason, error.code) if error.retryable
+                else OrderRejected(reason, error.code))
+            self._order_failed(typed, reason)
+            raise typed from exc
+
+    def _order_failed(self, error: BrokerError, reason: str) -> None:
+        self.last_error = error
+        self.metrics.order_errors_total.inc()
+        log_error(f"Error placing order: {reason}")
+
+    def get_order_status(self, order_id: str) -> dict[str, Any]:
+        """The order's dict (live status, fills, commissions); ``{}`` for an unknown id."""
+        validation.order_id(order_id)
+        if self._holds_lock():  # serve the handler-kept record (the loop may wait on the lock)
+            record = self.orders.get(order_id)
+            return snapshot(record) if record is not None else {}
+        try:
+            return self._loop.call(self.order_service.status, order_id,
+                                   timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - fall back to the last known record
+            log_error(f"Error getting status of order {order_id}: {exc}")
+            with self.lock:
+                record = self.orders.get(order_id)
+                return snapshot(record) if record is not None else {}
+
+    def cancel_order(self, order_id: str) -> bool:
+        """Cancel an open order: True when sent or confirmed; False if unknown, final or offline."""
+        validation.order_id(order_id)
+        if self.read_only:
+            raise ReadOnlyViolation("adapter is read-only (IBKR_READ_ONLY): cancel refused")
+        if not self.connected:
+            log_warning("Not connected to IBKR when attempting to cancel order")
+            return False
+        wait = min(self.request_timeout, 5.0)
+        try:
+            if self._holds_lock():
+                raise RequestTimeout(LOCK_HELD)
+            return bool(self._loop.run(lambda: self.order_service.cancel(order_id, wait),
+                                       timeout=wait + 5))
+        except Exception as exc:  # noqa: BLE001 - the contract: False on trouble
+            self.last_error = from_exception(exc)
+            log_error(f"Error cancelling order {order_id}: {exc}")
+            if self.raise_errors:
+                raise self.last_error from exc
+            return False
+
+    # --- market data -------------------------------------------------------------------------
+
+    def get_market_data(self, symbol: str) -> dict[str, Any]:
+        """Quote of ``symbol`` from its streaming line; ``{"symbol", "error"}`` on trouble."""
+        validation.symbol(symbol)
+        try:
+            if not self.connected:
+                raise NotConnected("Not connected to IBKR")
+            if self._holds_lock():
+                raise RequestTimeout(LOCK_HELD)
+            return self._loop.run(lambda: self.market_service.quote(symbol),
+                                  timeout=2 * self.request_timeout + 5)
+        except Exception as exc:  # noqa: BLE001 - the contract: error dict
+            self.last_error = from_exception(exc)
+            log_error(f"Error getting market data for {symbol}: {exc}")
+            if self.raise_errors:
+                raise self.last_error from exc
+            return {"symbol": symbol, "error": str(exc) or type(exc).__name__}
+
+    def get_option_chain(self, symbol: str) -> list[Option]:
+        """Calls and puts, nearest expirations, strikes nearest the money; ``[]`` on trouble."""
+        validation.symbol(symbol)
+        try:
+            if not self.connected:
+                raise NotConnected("Not connected to IBKR")
+            if self._holds_lock():
+                raise RequestTimeout(LOCK_HELD)
+            return self._loop.run(lambda: self.market_service.option_chain(symbol),
+                                  timeout=7 * self.request_timeout + 5)
+        except Exception as exc:  # noqa: BLE001 - the contract: empty list
+            self.last_error = from_exception(exc)
+            log_error(f"Error getting option chain for {symbol}: {exc}")
+            if self.raise_errors:
+                raise self.last_error from exc
+            return []
+
+    # --- account ------------------------------------------------------------------------------
+
+    def get_account_summary(self) -> dict[str, Any]:
+        """Account values (floats, None where absent); ``{"error", "timestamp"}`` on trouble."""
+        try:
+            if not self.connected:
+                raise NotConnected("Not connected to IBKR")
+            if self._holds_lock():  # read ib_insync's state here: the loop may wait on the lock
+                return self.account_service.summary()
+            return self._loop.call(self.account_service.summary, timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - the contract: error dict
+            self.last_error = from_exception(exc)
+            log_error(f"Error getting account summary: {exc}")
+            if self.raise_errors:
+                raise self.last_error from exc
+            return {"error": str(exc) or type(exc).__name__,
+                    "timestamp": datetime.now().isoformat()}
+
+    def get_positions(self) -> dict[str, dict[str, Any]]:
+        """Positions by symbol (options by local symbol), following the gateway; ``{}`` offline."""
+        if not self.connected:
+            log_debug("get_positions while not connected")
+            return {}
+        if self._holds_lock():  # the handler-kept table (the loop may be waiting on the lock)
+            return {k: dict(v) for k, v in self.positions.items()}
+        try:
+            return self._loop.call(self.account_service.rebuild, timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - the contract: {}
+            self.last_error = from_exception(exc)
+            log_error(f"Error getting positions: {exc}")
+            if self.raise_errors:
+                raise self.last_error from exc
+            return {}

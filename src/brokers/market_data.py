@@ -1,0 +1,300 @@
+"""Market data on the loop thread: streaming quotes per symbol (bounded LRU) and option chains.
+
+* ``quote(symbol)``: qualify once (cached), keep one streaming ``reqMktData`` line per symbol;
+  the first call waits on the ticker's ``updateEvent`` until bid/ask/last are present (bounded by
+  the request timeout: returns what it has at the deadline); later calls read the live ticker.
+  A gateway error for the line (e.g. 200, 354) ends the wait at once and drops the line.
+* ``option_chain(symbol)``: secdef params → nearest expirations → one wildcard
+  ``reqContractDetails`` per expiration (concurrent) → the strikes nearest the money → snapshot
+  quotes through ``reqTickers`` with at most ``MAX_SNAPSHOT_LINES`` market-data lines in flight
+  (IB's cap is 100 lines, ours streams count against it); ib_insync's own throttle
+  (``client.MaxRequests``) paces the messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from ib_insync import Option as IBOption
+from ib_insync import Stock
+
+from src.brokers import translate
+from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_warning
+from src.brokers.ib_loop import ib_request
+from src.models.option import Option
+from src.utils.logger import log_debug, log_info, log_warning
+
+if TYPE_CHECKING:
+    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+
+MAX_SNAPSHOT_LINES: Final = 90
+MIN_SNAPSHOT_LINES: Final = 10
+
+
+@dataclass
+class Stream:
+    """One streaming market-data line."""
+
+    symbol: str
+    contract: Any
+    ticker: Any
+    primed: bool = False
+    waiter: asyncio.Future[None] | None = None
+    error: BrokerError | None = field(default=None)
+
+
+class MarketDataService:
+    """Streams and option chains for ``api.ib`` (every method runs on the loop thread)."""
+
+    def __init__(self, api: IBKRIBInsyncApi, max_streams: int = 50) -> None:
+        self.api = api
+        self.max_streams = max(1, max_streams)
+        self.streams: OrderedDict[str, Stream] = OrderedDict()
+        self.stocks: dict[str, Any] = {}  # symbol -> qualified Stock (conIds never change)
+
+    # --- contracts ------------------------------------------------------------------------------
+
+    async def qualify_stock(self, symbol: str) -> Any:
+        cached = self.stocks.get(symbol)
+        if cached is not None:
+            return cached
+        api = self.api
+        result = await asyncio.wait_for(
+            ib_request(api.ib, "qualifyContracts", Stock(symbol, "SMART", "USD")),
+            api.request_timeout)
+        if not result:
+            raise ContractNotFound(f"No security definition found for {symbol}", 200)
+        contract = result[0]
+        self.stocks[symbol] = contract
+        return contract
+
+    # --- streams ----------------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        self.api.metrics.market_data_subscriptions.set(len(self.streams))
+
+    def _subscribe(self, symbol: str, contract: Any) -> Stream:
+        while len(self.streams) >= self.max_streams:
+            old_symbol, _ = next(iter(self.streams.items()))
+            self.unsubscribe(old_symbol)
+        ticker = self.api.ib.reqMktData(contract, "", False, False)
+        stream = Stream(symbol, contract, ticker)
+        self.streams[symbol] = stream
+        self._publish()
+        log_debug(f"Market data stream opened for {symbol} ({len(self.streams)} lines)")
+        return stream
+
+    def unsubscribe(self, symbol: str) -> None:
+        """Cancel and forget the stream of ``symbol`` (no-op when there is none)."""
+        stream = self.streams.pop(symbol, None)
+        self._publish()
+        if stream is None:
+            return
+        if stream.waiter is not None and not stream.waiter.done():
+            stream.waiter.cancel()
+        try:
+            if self.api.ib.isConnected() is True:
+                self.api.ib.cancelMktData(stream.contract)
+        except Exception as exc:  # noqa: BLE001 - the line is gone either way
+            log_debug(f"cancelMktData for {symbol} failed: {exc}")
+
+    def resubscribe_all(self) -> None:
+        """Re-request every stream (after a reconnect or IB's 1101 "data lost")."""
+        for symbol, stream in list(self.streams.items()):
+            try:
+                with contextlib.suppress(Exception):  # after a reconnect: nothing to cancel
+                    self.api.ib.cancelMktData(stream.contract)
+                stream.ticker = self.api.ib.reqMktData(stream.contract, "", False, False)
+                stream.primed = False
+                stream.error = None
+            except Exception as exc:  # noqa: BLE001
+                log_warning(f"Resubscribing market data for {symbol} failed: {exc}")
+        if self.streams:
+            log_info(f"Resubscribed {len(self.streams)} market data streams")
+
+    def on_error(self, req_id: int, code: int, message: str) -> bool:
+        """A gateway error: if it belongs to one of our streams, end its wait. True if handled."""
+        if is_warning(code):
+            return False
+        stream = self._stream_for_req(req_id)
+        if stream is None:
+            return False
+        stream.error = error_from_ib(code, message)
+        if stream.waiter is not None and not stream.waiter.done():
+            stream.waiter.set_exception(stream.error)
+        return True
+
+    def _stream_for_req(self, req_id: int) -> Stream | None:
+        wrapper = getattr(self.api.ib, "wrapper", None)
+        table = getattr(wrapper, "reqId2Ticker", None)
+        if not isinstance(table, dict):
+            return None
+        ticker = table.get(req_id)
+        if ticker is None:
+            return None
+        for stream in self.streams.values():
+            if stream.ticker is ticker:
+                return stream
+        return None
+
+    async def _prime(self, stream: Stream) -> None:
+        """Wait (bounded) until the stream's ticker has bid/ask/last, or an error ends it."""
+        if stream.primed or translate.has_quote(stream.ticker):
+            stream.primed = True
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        stream.waiter = waiter
+        ticker = stream.ticker
+
+        def on_update(t: Any) -> None:
+            if translate.has_quote(t) and not waiter.done():
+                waiter.set_result(None)
+
+        event = getattr(ticker, "updateEvent", None)
+        if event is not None:
+            event += on_update
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), self.api.request_timeout)
+        except asyncio.TimeoutError:
+            log_debug(f"No full quote for {stream.symbol} within the timeout; partial data")
+        except BrokerError:
+            pass  # stream.error holds it: quote() drops the line and raises
+        finally:
+            stream.waiter = None
+            stream.primed = True
+            if event is not None:
+                event -= on_update
+
+    async def quote(self, symbol: str) -> dict[str, Any]:
+        """The contract's market-data dict for ``symbol`` (raises ``BrokerError``)."""
+        stream = self.streams.get(symbol)
+        if stream is None:
+            contract = await self.qualify_stock(symbol)
+            stream = self.streams.get(symbol) or self._subscribe(symbol, contract)
+        else:
+            self.streams.move_to_end(symbol)
+        await self._prime(stream)
+        if stream.error is not None:
+            error = stream.error
+            self.unsubscribe(symbol)
+            raise error
+        return translate.market_data(symbol, stream.ticker, datetime.now())
+
+    # --- option chains ----------------------------------------------------------------------
+
+    async def option_chain(self, symbol: str) -> list[Option]:
+        api = self.api
+        ib = api.ib
+        stock = await self.qualify_stock(symbol)
+        chains = await asyncio.wait_for(
+            ib_request(ib, "reqSecDefOptParams", symbol, "", "STK", stock.conId),
+            api.request_timeout)
+        chains = list(chains or [])
+        smart = [c for c in chains if c.exchange == "SMART"] or chains
+        if not smart:
+            raise ContractNotFound(f"No option chain found for {symbol}", 200)
+        preferred = [c for c in smart if c.tradingClass == symbol] or smart
+        trading_class = preferred[0].tradingClass
+        expirations = translate.nearest_expirations(
+            [e for c in preferred for e in c.expirations], date.today(), api.chain_expirations)
+        if not expirations:
+            raise ContractNotFound(f"No future expirations for {symbol}", 200)
+        all_strikes = sorted({float(s) for c in preferred for s in c.strikes})
+        price = await self._underlying_price(symbol, all_strikes)
+        details = await asyncio.gather(
+            *(self._expiry_contracts(symbol, exp, trading_class) for exp in expirations),
+            return_exceptions=True)
+        wanted: list[Any] = []
+        for exp, result in zip(expirations, details, strict=True):
+            if isinstance(result, BaseException):
+                log_warning(f"Option contracts for {symbol} {exp} unavailable: {result}")
+                continue
+            wanted.extend(self._pick(result, price))
+        tickers = await self._snapshots(wanted)
+        options: list[Option] = []
+        for contract, ticker in zip(wanted, tickers, strict=True):
+            if ticker is None:
+                continue
+            try:
+                options.append(translate.option_from_ticker(ticker, contract, symbol))
+            except (ValueError, TypeError, AttributeError) as exc:
+                log_warning(f"Skipping option {getattr(contract, 'localSymbol', contract)}: {exc}")
+        options.sort(key=lambda o: (o.expiration, o.option_type, o.strike))
+        log_info(f"Retrieved {len(options)} options for {symbol}")
+        return options
+
+    async def _underlying_price(self, symbol: str, strikes: list[float]) -> float:
+        try:
+            await self.quote(symbol)
+            stream = self.streams.get(symbol)
+            price = translate.underlying_price(stream.ticker) if stream else None
+        except BrokerError as exc:
+            log_warning(f"No underlying quote for {symbol}: {exc}")
+            price = None
+        if price is None:
+            if not strikes:
+                raise ContractNotFound(f"No strikes listed for {symbol}", 200)
+            price = float(statistics.median(strikes))
+            log_warning(f"No price for {symbol}: centring strikes on {price}")
+        return price
+
+    async def _expiry_contracts(self, symbol: str, expiry: str, trading_class: str) -> list[Any]:
+        """All option contracts of one expiration: ONE wildcard contract-details request."""
+        query = IBOption(symbol, expiry, exchange="SMART", currency="USD")
+        if trading_class:
+            query.tradingClass = trading_class
+        details = await asyncio.wait_for(
+            ib_request(self.api.ib, "reqContractDetails", query), self.api.request_timeout)
+        return [d.contract for d in details or [] if d.contract is not None]
+
+    def _pick(self, contracts: list[Any], price: float) -> list[Any]:
+        """Calls and puts of the ``chain_strikes`` strikes nearest ``price`` (both rights)."""
+        by_right: dict[str, set[float]] = {"C": set(), "P": set()}
+        for c in contracts:
+            if c.right in by_right:
+                by_right[c.right].add(float(c.strike))
+        both = by_right["C"] & by_right["P"]
+        pool = both or (by_right["C"] | by_right["P"])
+        chosen = set(translate.nearest_strikes(pool, price, self.api.chain_strikes))
+        seen: set[tuple[str, float]] = set()
+        picked = []
+        for c in sorted(contracts, key=lambda c: (c.right, float(c.strike))):
+            key = (c.right, float(c.strike))
+            if float(c.strike) in chosen and c.right in by_right and key not in seen:
+                seen.add(key)
+                picked.append(c)
+        return picked
+
+    async def _snapshots(self, contracts: list[Any]) -> list[Any]:
+        """Snapshot tickers, concurrently, at most ``MAX_SNAPSHOT_LINES`` - streams in flight."""
+        api = self.api
+        lines = max(MIN_SNAPSHOT_LINES, MAX_SNAPSHOT_LINES - len(self.streams))
+        gate = asyncio.Semaphore(lines)
+
+        async def one(contract: Any) -> Any:
+            async with gate:
+                try:
+                    tickers = await asyncio.wait_for(
+                        ib_request(api.ib, "reqTickers", contract), api.request_timeout)
+                except asyncio.TimeoutError:
+                    partial = api.ib.ticker(contract)
+                    log_debug(f"Snapshot timeout for {getattr(contract, 'localSymbol', '')}")
+                    return partial
+                return tickers[0] if tickers else None
+
+        results = await asyncio.gather(*(one(c) for c in contracts), return_exceptions=True)
+        out: list[Any] = []
+        for contract, r in zip(contracts, results, strict=True):
+            if isinstance(r, BaseException):
+                log_warning(f"Snapshot for {getattr(contract, 'localSymbol', '')} failed: {r}")
+                out.append(None)
+            else:
+                out.append(r)
+        return out

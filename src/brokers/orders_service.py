@@ -1,0 +1,428 @@
+"""Orders on the loop thread: place (combo BAG), acknowledge, track, cancel, reconcile.
+
+Tracking: ``api.orders[order_id]`` is the contract's dict (written under ``api.lock``);
+``self.trades[order_id]`` is the live ib_insync ``Trade`` it follows. After a reconnect
+ib_insync re-creates its Trades (open orders, completed orders, executions) and ``reconcile()``
+re-links every tracked order by permId / orderRef / orderId and merges fills (deduped by execId).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from src.brokers import translate
+from src.brokers.errors import (
+    ORDER_CANCELLED,
+    ContractNotFound,
+    OrderRejected,
+    error_from_ib,
+    is_warning,
+)
+from src.brokers.ib_loop import ib_request
+from src.models.option import OptionSpread
+from src.utils.logger import log_debug, log_info, log_warning
+
+if TYPE_CHECKING:
+    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+
+CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
+_ref_counter = itertools.count(1)
+
+
+def new_order_ref(spread_type: str) -> str:
+    """A unique orderRef: spread type, wall-clock ms, pid, process-wide counter."""
+    return f"{spread_type}-{int(time.time() * 1000)}-{os.getpid()}-{next(_ref_counter)}"
+
+
+class OrderService:
+    """Places and tracks combo orders for ``api`` (every method runs on the loop thread)."""
+
+    def __init__(self, api: IBKRIBInsyncApi) -> None:
+        self.api = api
+        self.trades: dict[str, Any] = {}  # order id -> live Trade
+        self.refs: dict[str, str] = {}  # orderRef -> order id ("" while placing)
+        self.con_ids: dict[tuple[str, str, float, str], int] = {}  # leg -> conId (session cache)
+        self.errors: dict[str, list[tuple[int, str]]] = {}  # order id -> gateway errors
+        self._ack: dict[str, asyncio.Future[None]] = {}
+        self._cancel: dict[str, asyncio.Future[bool]] = {}
+
+    # --- lookup ---------------------------------------------------------------------------------
+
+    def order_id_for(self, trade: Any) -> str | None:
+        """Our order id for a Trade: same object, else orderId, permId or orderRef."""
+        for oid, t in self.trades.items():
+            if t is trade:
+                return oid
+        order = getattr(trade, "order", None)
+        oid = str(getattr(order, "orderId", ""))
+        orders = self.api.orders
+        if oid in orders and self._same_client(order):
+            return oid
+        perm = getattr(order, "permId", 0)
+        ref = getattr(order, "orderRef", "")
+        for key, record in orders.items():
+            if perm and record.get("perm_id") == perm:
+                return key
+            if isinstance(ref, str) and ref and record.get("order_ref") == ref:
+                return key
+        return None
+
+    def _same_client(self, order: Any) -> bool:
+        client = getattr(order, "clientId", None)
+        return not isinstance(client, int) or client in (0, self.api.client_id)
+
+    # --- place --------------------------------------------------------------------------------
+
+    async def _qualify_legs(self, legs: tuple[translate.LegSpec, ...]) -> list[int]:
+        api = self.api
+        missing = [leg for leg in legs if leg.key() not in self.con_ids]
+
+        async def qualify(leg: translate.LegSpec) -> None:
+            result = await ib_request(api.ib, "qualifyContracts", leg.contract())
+            con_id = getattr(result[0], "conId", 0) if result else 0
+            if not isinstance(con_id, int) or con_id <= 0:
+                raise ContractNotFound(
+                    f"option leg not found: {leg.symbol} {leg.expiry} {leg.strike} {leg.right}",
+                    200)
+            self.con_ids[leg.key()] = con_id
+
+        if missing:
+            await asyncio.wait_for(asyncio.gather(*(qualify(leg) for leg in missing)),
+                                   api.request_timeout)
+        return [self.con_ids[leg.key()] for leg in legs]
+
+    async def place(self, symbol: str, direction: str, contracts: int, spread: OptionSpread,
+                    price_type: str, limit_price: float | None, order_ref: str | None) -> str:
+        """Place the spread as one BAG order; wait (bounded) for the gateway's answer."""
+        api = self.api
+        if order_ref is not None and order_ref in self.refs:
+            existing = self.refs[order_ref]
+            if existing:
+                log_info(f"Order ref {order_ref} already placed as #{existing}; not resent")
+                return existing
+            raise OrderRejected(f"order_ref {order_ref} is being placed by another call")
+        ref = order_ref or new_order_ref(spread.spread_type)
+        self.refs[ref] = ""
+        try:
+            legs = translate.leg_specs(spread, direction)
+            try:
+                con_ids = await self._qualify_legs(legs)
+            except ContractNotFound as exc:
+                raise OrderRejected(str(exc), 200) from exc
+            bag = translate.build_bag(symbol, zip(legs, con_ids, strict=True))
+            order = translate.build_order(price_type, contracts, limit_price, ref, api.account_id)
+            trade = api.ib.placeOrder(bag, order)
+            order_id = str(trade.order.orderId)
+            now = datetime.now()
+            record = translate.order_record(
+                order_id=order_id, symbol=symbol, direction=direction, contracts=contracts,
+                spread=spread, price_type=price_type, limit_price=limit_price, order_ref=ref,
+                legs=[leg.as_dict(c) for leg, c in zip(legs, con_ids, strict=True)], now=now)
+            translate.apply_order_status(record, trade.orderStatus, now)
+            with api.lock:
+                api.orders[order_id] = record
+            self.trades[order_id] = trade
+            self.refs[ref] = order_id
+        except BaseException:
+            if self.refs.get(ref) == "":
+                del self.refs[ref]
+            raise
+        api.metrics.orders_total.inc()
+        log_info(
+            f"Placed order #{order_id}: {symbol} {direction} {contracts} x "
+            f"{spread.spread_type} {price_type}"
+            f"{f' @ {limit_price}' if limit_price is not None else ''} (ref {ref})")
+        await self._await_ack(order_id, trade)
+        rejection = self._rejection(order_id, trade)
+        if rejection is not None:
+            self.refs.pop(ref, None)
+            raise rejection
+        return order_id
+
+    async def _await_ack(self, order_id: str, trade: Any) -> None:
+        self.refresh(order_id)
+        if self._acknowledged(order_id, trade):
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ack[order_id] = waiter
+        try:
+            await asyncio.wait_for(waiter, self.api.request_timeout)
+        except asyncio.TimeoutError:
+            log_warning(f"Order #{order_id}: no acknowledgement within "
+                        f"{self.api.request_timeout:.0f}s; still tracked")
+        finally:
+            self._ack.pop(order_id, None)
+
+    def _acknowledged(self, order_id: str, trade: Any) -> bool:
+        status = getattr(getattr(trade, "orderStatus", None), "status", "")
+        if not isinstance(status, str):
+            return True  # a test double without a status: nothing to wait for
+        return status not in translate.PENDING_STATUSES or bool(self._fatal(order_id))
+
+    def _fatal(self, order_id: str) -> list[tuple[int, str]]:
+        return [(c, m) for c, m in self.errors.get(order_id, [])
+                if not is_warning(c) and c not in ORDER_CANCELLED]
+
+    def _rejection(self, order_id: str, trade: Any) -> OrderRejected | None:
+        status = getattr(getattr(trade, "orderStatus", None), "status", "")
+        fatal = self._fatal(order_id)
+        if status == "Inactive" or (fatal and status in CANCELLED | {"Inactive", "PendingSubmit"}):
+            code, message = fatal[-1] if fatal else (None, f"order {order_id} is {status}")
+            with self.api.lock:
+                record = self.api.orders.get(order_id)
+                if record is not None:
+                    record["status"] = "Inactive" if status == "PendingSubmit" else status
+                    record["error"] = message
+            return OrderRejected(
+                f"{message} (IB error {code})" if code is not None else message, code)
+        return None
+
+    # --- status / events ----------------------------------------------------------------------
+
+    def refresh(self, order_id: str) -> None:
+        """Copy the live Trade's status and fills into the record."""
+        trade = self.trades.get(order_id)
+        if trade is None:
+            return
+        now = datetime.now()
+        with self.api.lock:
+            record = self.api.orders.get(order_id)
+            if record is None:
+                return
+            translate.apply_order_status(record, trade.orderStatus, now)
+            if record["status"] == "Filled":
+                total = translate.finite(getattr(trade.order, "totalQuantity", None))
+                if total:
+                    record["filled"] = max(record["filled"] or 0.0, total)
+                record["remaining"] = 0.0
+            self._merge_fills(record, _fills_of(trade))
+
+    def _merge_fills(self, record: dict[str, Any], fills: list[Any]) -> None:
+        known = {e["execution_id"] for e in record["executions"]}
+        known_comm = {c["execution_id"] for c in record["commissions"]}
+        for fill in fills:
+            exec_id = getattr(fill.execution, "execId", "")
+            if exec_id and exec_id not in known:
+                row = translate.execution_row(fill)
+                record["executions"].append(row)
+                known.add(exec_id)
+            report = getattr(fill, "commissionReport", None)
+            report_id = getattr(report, "execId", "") if report is not None else ""
+            if isinstance(report_id, str) and report_id and report_id not in known_comm:
+                record["commissions"].append(translate.commission_row(report))
+                known_comm.add(report_id)
+        if record.get("filled_price") is None and record["executions"]:
+            bag = [e for e in record["executions"] if e.get("sec_type") == "BAG"]
+            qty = sum(e["shares"] for e in bag)
+            if qty:
+                record["filled_price"] = sum(e["shares"] * e["price"] for e in bag) / qty
+
+    def status(self, order_id: str) -> dict[str, Any]:
+        self.refresh(order_id)
+        with self.api.lock:
+            record = self.api.orders.get(order_id)
+            return translate.snapshot(record) if record is not None else {}
+
+    def link(self, trade: Any) -> str | None:
+        """Find (and remember) the order a Trade belongs to."""
+        order_id = self.order_id_for(trade)
+        if order_id is not None and self.trades.get(order_id) is not trade:
+            self.trades[order_id] = trade
+        return order_id
+
+    def on_order_status(self, trade: Any) -> None:
+        order_id = self.link(trade)
+        if order_id is None:
+            return
+        self.refresh(order_id)
+        status = trade.orderStatus.status
+        log_debug(f"Order {order_id} status: {status}")
+        waiter = self._ack.get(order_id)
+        if waiter is not None and not waiter.done() and self._acknowledged(order_id, trade):
+            waiter.set_result(None)
+        cancel = self._cancel.get(order_id)
+        if cancel is not None and not cancel.done() and status in translate.TERMINAL_STATUSES:
+            cancel.set_result(status in CANCELLED)
+
+    def on_execution(self, trade: Any, fill: Any) -> None:
+        order_id = self.link(trade)
+        if order_id is None:
+            return
+        now = datetime.now()
+        with self.api.lock:
+            record = self.api.orders.get(order_id)
+            if record is None:
+                return
+            translate.apply_order_status(record, trade.orderStatus, now)
+            self._merge_fills(record, [fill])
+        ex = fill.execution
+        log_info(f"Order {order_id} fill: {ex.shares} @ {ex.price} (exec {ex.execId})")
+
+    def on_commission_report(self, trade: Any, fill: Any, report: Any) -> None:
+        order_id = self.link(trade)
+        if order_id is None:
+            return
+        with self.api.lock:
+            record = self.api.orders.get(order_id)
+            if record is None:
+                return
+            if report.execId not in {c["execution_id"] for c in record["commissions"]}:
+                record["commissions"].append(translate.commission_row(report))
+
+    def on_error(self, req_id: int, code: int, message: str) -> bool:
+        """Gateway error for one of our order ids: record it, end waits. True if handled."""
+        order_id = str(req_id)
+        if order_id not in self.trades:
+            return False
+        self.errors.setdefault(order_id, []).append((code, message))
+        if is_warning(code) and code not in ORDER_CANCELLED:
+            return True
+        ack = self._ack.get(order_id)
+        if ack is not None and not ack.done():
+            ack.set_result(None)
+        cancel = self._cancel.get(order_id)
+        if cancel is not None and not cancel.done():
+            cancel.set_result(code in ORDER_CANCELLED)
+        if code not in ORDER_CANCELLED:
+            self.api.last_error = error_from_ib(code, message)
+        return True
+
+    # --- cancel -----------------------------------------------------------------------------
+
+    async def cancel(self, order_id: str, timeout: float) -> bool:
+        record_status = self.status(order_id).get("status")
+        trade = self.trades.get(order_id)
+        if record_status is None or trade is None:
+            log_warning(f"Order {order_id} not found when attempting to cancel")
+            return False
+        if record_status in translate.TERMINAL_STATUSES:
+            log_warning(f"Cannot cancel order {order_id} with status {record_status}")
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._cancel[order_id] = waiter
+        try:
+            self.api.ib.cancelOrder(trade.order)
+            log_info(f"Cancellation request sent for order {order_id}")
+            self.refresh(order_id)
+            status = getattr(trade.orderStatus, "status", "")
+            if status in CANCELLED:
+                log_info(f"Order {order_id} cancelled")
+                return True
+            if waiter.done():
+                confirmed = waiter.result()
+            else:
+                try:
+                    confirmed = await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                except asyncio.TimeoutError:
+                    log_warning(f"Order {order_id} cancel sent, not yet confirmed")
+                    return True
+            self.refresh(order_id)
+            if confirmed:
+                log_info(f"Order {order_id} cancelled")
+                return True
+            final = self.status(order_id).get("status")
+            if final in CANCELLED:
+                return True
+            log_warning(f"Order {order_id} could not be cancelled (status {final})")
+            return False
+        finally:
+            self._cancel.pop(order_id, None)
+
+    # --- reconnect ----------------------------------------------------------------------------
+
+    def connection_lost(self) -> None:
+        """The socket is gone: no answer will come, end every wait now (callers see the state)."""
+        for waiter in list(self._ack.values()):
+            if not waiter.done():
+                waiter.set_result(None)
+        for cancel in list(self._cancel.values()):
+            if not cancel.done():
+                cancel.set_result(False)
+
+    def _orphan(self, order_id: str, record: dict[str, Any]) -> None:
+        """A never-acknowledged order the gateway does not know after a reconnect: it was not
+        received. Mark it Inactive and free its order_ref so a retry sends it again."""
+        self.trades.pop(order_id, None)
+        ref = record.get("order_ref")
+        if isinstance(ref, str) and self.refs.get(ref) == order_id:
+            del self.refs[ref]
+        with self.api.lock:
+            live = self.api.orders.get(order_id)
+            if live is not None:
+                live["status"] = "Inactive"
+                live["error"] = "order not received by the gateway (connection lost)"
+        log_warning(f"Order #{order_id} was not received by the gateway; marked Inactive")
+
+    def reconcile(self) -> int:
+        """Re-link every tracked order to ib_insync's (re-created) Trades; merge fills.
+
+        Returns how many orders were re-linked.
+        """
+        ib = self.api.ib
+        trades = _as_list(ib.trades())
+        fills = _as_list(ib.fills())
+        linked = 0
+        for order_id in list(self.api.orders):
+            with self.api.lock:
+                record = dict(self.api.orders[order_id])
+            trade = _match(trades, record, order_id, self.api.client_id)
+            if trade is not None:
+                if self.trades.get(order_id) is not trade:
+                    linked += 1
+                self.trades[order_id] = trade
+            elif record.get("status") in translate.PENDING_STATUSES:
+                self._orphan(order_id, record)
+                continue
+            mine = [f for f in fills if _fill_matches(f, record, order_id, self.api.client_id)]
+            with self.api.lock:
+                live = self.api.orders.get(order_id)
+                if live is not None and mine:
+                    self._merge_fills(live, mine)
+            self.refresh(order_id)
+        if linked:
+            log_info(f"Reconciled {linked} tracked orders after connect")
+        return linked
+
+
+def _as_list(value: Any) -> list[Any]:
+    try:
+        return list(value)
+    except TypeError:
+        return []
+
+
+def _fills_of(trade: Any) -> list[Any]:
+    fills = getattr(trade, "fills", None)
+    return list(fills) if isinstance(fills, list) else []
+
+
+def _match(trades: list[Any], record: dict[str, Any], order_id: str, client_id: int) -> Any:
+    perm, ref = record.get("perm_id"), record.get("order_ref")
+    for by in ("perm", "ref", "id"):
+        for t in trades:
+            o = getattr(t, "order", None)
+            if by == "perm" and perm and getattr(o, "permId", 0) == perm:
+                return t
+            if by == "ref" and ref and getattr(o, "orderRef", "") == ref:
+                return t
+            if by == "id" and str(getattr(o, "orderId", "")) == order_id \
+                    and getattr(o, "clientId", client_id) in (client_id, 0):
+                return t
+    return None
+
+
+def _fill_matches(fill: Any, record: dict[str, Any], order_id: str, client_id: int) -> bool:
+    ex = getattr(fill, "execution", None)
+    if ex is None:
+        return False
+    perm, ref = record.get("perm_id"), record.get("order_ref")
+    if perm and getattr(ex, "permId", 0) == perm:
+        return True
+    if ref and getattr(ex, "orderRef", "") == ref:
+        return True
+    return str(getattr(ex, "orderId", "")) == order_id and getattr(ex, "clientId", -1) == client_id

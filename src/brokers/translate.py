@@ -1,0 +1,424 @@
+"""Pure translation between ib_insync objects and the contract's dicts / models.
+
+No I/O, no state, no clocks (callers pass ``now``): every function is unit-tested alone
+(tests/unit/test_translate.py). Lookup tables are module constants.
+
+IB conventions handled here:
+
+* unset prices are ``nan`` (ib_insync) and sometimes ``-1`` (IB "no quote") or
+  ``1.7976931348623157e308`` (UNSET_DOUBLE) → ``None`` in market data dicts, ``0.0`` in ``Option``;
+* ``OptionComputation`` has no ``rho`` → ``Option.rho`` is ``0.0``;
+* account values are strings, per currency → floats, USD (or currency-less) rows only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final, Literal
+
+from ib_insync import ComboLeg, Contract, LimitOrder, MarketOrder, Order, PortfolioItem
+from ib_insync import Option as IBOption
+
+from src.models.option import Option, OptionSpread
+
+UNSET_DOUBLE: Final = 1.7976931348623157e308
+
+# --- spreads -> combo legs -------------------------------------------------------------------
+
+SPREAD_RIGHT: Final[Mapping[str, str]] = {"BULL_CALL": "C", "BEAR_PUT": "P"}
+"""IB right of both legs for each spread type."""
+
+LEG_ACTIONS: Final[Mapping[str, tuple[str, str]]] = {
+    "LONG": ("BUY", "SELL"),   # (long_leg action, short_leg action)
+    "SHORT": ("SELL", "BUY"),  # the position reversed: the legs flip …
+}
+BAG_ACTION: Final = "BUY"       # … the BAG order itself is always bought (never flip both)
+
+EXCHANGE: Final = "SMART"
+CURRENCY: Final = "USD"
+
+
+@dataclass(frozen=True)
+class LegSpec:
+    """One combo leg before qualification: what to look up and which way it trades."""
+
+    symbol: str
+    expiry: str  # YYYYMMDD
+    strike: float
+    right: str  # "C" / "P"
+    action: str  # "BUY" / "SELL"
+    ratio: int = 1
+
+    def key(self) -> tuple[str, str, float, str]:
+        """Cache key of the leg's contract (conIds never change for a listed option)."""
+        return (self.symbol, self.expiry, float(self.strike), self.right)
+
+    def contract(self) -> IBOption:
+        return IBOption(self.symbol, self.expiry, float(self.strike), self.right,
+                        exchange=EXCHANGE, currency=CURRENCY)
+
+    def as_dict(self, con_id: int | None = None) -> dict[str, Any]:
+        return {"strike": self.strike, "right": self.right, "expiry": self.expiry,
+                "action": self.action, "ratio": self.ratio, "con_id": con_id}
+
+
+def expiry_str(d: date) -> str:
+    """``date`` → IB's ``YYYYMMDD``."""
+    return d.strftime("%Y%m%d")
+
+
+def parse_expiry(text: str) -> date:
+    """IB's ``YYYYMMDD`` (optionally followed by a time / zone) → ``date``."""
+    return datetime.strptime(text.split()[0][:8], "%Y%m%d").date()
+
+
+def leg_specs(spread: OptionSpread, direction: str) -> tuple[LegSpec, LegSpec]:
+    """(long_leg, short_leg) specs for ``direction`` ("LONG"/"SHORT").
+
+    LONG BULL_CALL = BUY the lower call, SELL the higher call; LONG BEAR_PUT = BUY the higher put,
+    SELL the lower put; SHORT reverses the leg actions (the BAG order stays ``BAG_ACTION``).
+    """
+    right = SPREAD_RIGHT[spread.spread_type]
+    long_action, short_action = LEG_ACTIONS[direction]
+    expiry = expiry_str(spread.long_leg.expiration)
+    return (
+        LegSpec(spread.symbol, expiry, float(spread.long_leg.strike), right, long_action),
+        LegSpec(spread.symbol, expiry, float(spread.short_leg.strike), right, short_action),
+    )
+
+
+def build_bag(symbol: str, legs: Iterable[tuple[LegSpec, int]]) -> Contract:
+    """The BAG contract for qualified legs ``(spec, conId)``."""
+    bag = Contract(symbol=symbol, secType="BAG", currency=CURRENCY, exchange=EXCHANGE)
+    bag.comboLegs = [
+        ComboLeg(conId=con_id, ratio=spec.ratio, action=spec.action, exchange=EXCHANGE)
+        for spec, con_id in legs
+    ]
+    return bag
+
+
+def build_order(price_type: str, contracts: int, limit_price: float | None,
+                order_ref: str, account: str) -> Order:
+    """LimitOrder/MarketOrder, action ``BAG_ACTION``, with ``orderRef`` and ``account``."""
+    order: Order
+    if price_type == "LIMIT":
+        assert limit_price is not None
+        order = LimitOrder(BAG_ACTION, contracts, float(limit_price))
+    else:
+        order = MarketOrder(BAG_ACTION, contracts)
+    order.orderRef = order_ref
+    order.account = account
+    order.transmit = True
+    return order
+
+
+# --- numbers -------------------------------------------------------------------------------
+
+
+def finite(value: Any) -> float | None:
+    """A finite IB number as float, ``None`` for nan / None / UNSET_DOUBLE / non-numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    v = float(value)
+    if not math.isfinite(v) or abs(v) >= UNSET_DOUBLE:
+        return None
+    return v
+
+
+def clean(value: Any) -> float | None:
+    """A usable IB *price*: ``finite`` and not IB's ``-1`` "no quote" marker."""
+    v = finite(value)
+    return None if v == -1.0 else v
+
+
+def clean_or_zero(value: Any, *, non_negative: bool = False) -> float:
+    """``clean`` with 0.0 for missing (and for negatives when ``non_negative``)."""
+    v = clean(value)
+    if v is None or (non_negative and v < 0):
+        return 0.0
+    return v
+
+
+def to_float(text: Any) -> float | None:
+    """An account value string → float, ``None`` when it is not a finite number."""
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+# --- market data ---------------------------------------------------------------------------
+
+MARKET_FIELDS: Final = ("last", "bid", "ask", "volume", "high", "low", "close")
+
+
+def has_quote(ticker: Any) -> bool:
+    """True once the ticker has bid, ask and last (the first-call wait condition)."""
+    return all(clean(getattr(ticker, f, None)) is not None for f in ("bid", "ask", "last"))
+
+
+def market_data(symbol: str, ticker: Any, now: datetime) -> dict[str, Any]:
+    """A ticker → the contract's market-data dict (``None`` where IB has no value)."""
+    data: dict[str, Any] = {"symbol": symbol, "timestamp": now.isoformat()}
+    for name in MARKET_FIELDS:
+        data[name] = clean(getattr(ticker, name, None))
+    return data
+
+
+def underlying_price(ticker: Any) -> float | None:
+    """Best price for choosing strikes: last, else bid/ask mid, else close."""
+    last = clean(getattr(ticker, "last", None))
+    if last is not None and last > 0:
+        return last
+    bid, ask = clean(getattr(ticker, "bid", None)), clean(getattr(ticker, "ask", None))
+    if bid is not None and ask is not None and bid > 0 and ask > 0:
+        return (bid + ask) / 2
+    close = clean(getattr(ticker, "close", None))
+    return close if close is not None and close > 0 else None
+
+
+GREEKS: Final = ("delta", "gamma", "theta", "vega")
+"""Greeks read from ``OptionComputation`` (it has no ``rho``: ``Option.rho`` stays 0.0)."""
+
+
+def option_from_ticker(ticker: Any, contract: Any, underlying: str) -> Option:
+    """A ticker of an option + its qualified contract → ``Option`` with quote and model greeks."""
+    right = str(getattr(contract, "right", "")).upper()[:1]
+    option_type: Literal["call", "put"] = "call" if right == "C" else "put"
+    local = getattr(contract, "localSymbol", "")
+    strike = float(contract.strike)
+    expiration = parse_expiry(str(contract.lastTradeDateOrContractMonth))
+    symbol = local.strip() if isinstance(local, str) and local.strip() else (
+        f"{underlying} {expiration:%y%m%d}{right}{strike:g}")
+    greeks = getattr(ticker, "modelGreeks", None)
+    values = {g: (finite(getattr(greeks, g, None)) or 0.0) if greeks is not None else 0.0
+              for g in GREEKS}  # greeks may legitimately be -1 (deep ITM put delta)
+    iv = clean(getattr(greeks, "impliedVol", None)) if greeks is not None else None
+    if iv is None:
+        iv = clean(getattr(ticker, "impliedVolatility", None))
+    volume = clean(getattr(ticker, "volume", None))
+    oi_field = "callOpenInterest" if option_type == "call" else "putOpenInterest"
+    oi = clean(getattr(ticker, oi_field, None))
+    return Option(
+        symbol=symbol,
+        underlying=underlying,
+        option_type=option_type,
+        strike=strike,
+        expiration=expiration,
+        bid=clean_or_zero(getattr(ticker, "bid", None), non_negative=True),
+        ask=clean_or_zero(getattr(ticker, "ask", None), non_negative=True),
+        last=clean_or_zero(getattr(ticker, "last", None), non_negative=True),
+        volume=int(volume) if volume is not None and volume > 0 else 0,
+        open_interest=int(oi) if oi is not None and oi > 0 else 0,
+        implied_volatility=iv if iv is not None else 0.0,
+        rho=0.0,
+        **values,
+    )
+
+
+def nearest_strikes(strikes: Iterable[float], price: float, count: int) -> list[float]:
+    """The ``count`` strikes closest to ``price``, ascending (ties: the lower strike first)."""
+    unique = sorted({float(s) for s in strikes if clean(s) is not None and float(s) > 0})
+    chosen = sorted(unique, key=lambda s: (abs(s - price), s))[:count]
+    return sorted(chosen)
+
+
+def nearest_expirations(expirations: Iterable[str], today: date, count: int) -> list[str]:
+    """The ``count`` nearest expirations on or after ``today`` (YYYYMMDD strings, ascending)."""
+    future = []
+    for e in set(expirations):
+        try:
+            if parse_expiry(e) >= today:
+                future.append(e)
+        except ValueError:
+            continue
+    return sorted(future)[:count]
+
+
+# --- account ------------------------------------------------------------------------------
+
+ACCOUNT_TAGS: Final[Mapping[str, str]] = {
+    "CashBalance": "cash_balance",
+    "NetLiquidation": "net_liquidation",
+    "EquityWithLoanValue": "equity_with_loan",
+    "InitMarginReq": "initial_margin_req",
+    "MaintMarginReq": "maintenance_margin_req",
+    "AvailableFunds": "available_funds",
+    "ExcessLiquidity": "excess_liquidity",
+    "BuyingPower": "buying_power",
+    "DayTradesRemaining": "day_trades_remaining",
+    "GrossPositionValue": "gross_position_value",
+    "TotalCashValue": "total_cash_value",
+}
+"""IB account tag → the contract's summary key."""
+
+SUMMARY_CURRENCIES: Final = ("USD", "")
+"""Rows used: USD amounts, and currency-less tags (DayTradesRemaining)."""
+
+
+def account_summary(values: Iterable[Any], account_id: str, now: datetime) -> dict[str, Any]:
+    """AccountValue rows → the contract's summary dict (floats; ``None`` where absent).
+
+    A USD row wins over a currency-less row of the same tag.
+    """
+    summary: dict[str, Any] = {"timestamp": now.isoformat(), "account_id": account_id}
+    rank: dict[str, int] = {}
+    for name in ACCOUNT_TAGS.values():
+        summary[name] = None
+    for v in values:
+        tag = getattr(v, "tag", None)
+        key = ACCOUNT_TAGS.get(tag) if isinstance(tag, str) else None
+        currency = getattr(v, "currency", None)
+        if key is None or currency not in SUMMARY_CURRENCIES:
+            continue
+        r = SUMMARY_CURRENCIES.index(currency)
+        number = to_float(getattr(v, "value", None))
+        if number is None or rank.get(key, 99) < r:
+            continue
+        summary[key] = number
+        rank[key] = r
+    return summary
+
+
+# --- positions ------------------------------------------------------------------------------
+
+
+def position_key(contract: Any) -> str:
+    """Positions are keyed by symbol; options (and other derivatives) by their localSymbol."""
+    symbol = str(getattr(contract, "symbol", "") or "")
+    if getattr(contract, "secType", "STK") == "STK":
+        return symbol
+    local = getattr(contract, "localSymbol", "")
+    return local.strip() if isinstance(local, str) and local.strip() else symbol
+
+
+def _number(value: Any) -> float:
+    v = finite(value)
+    return v if v is not None else 0.0
+
+
+def position_row(item: Any, previous: Mapping[str, Any] | None = None, *,
+                 portfolio: bool | None = None) -> dict[str, Any]:
+    """A ``Position`` (``portfolio=False``) or ``PortfolioItem`` → the contract's position row.
+
+    Market fields come from ``PortfolioItem`` (kept from ``previous`` when a ``Position`` arrives);
+    ``trades`` is kept from ``previous``. ``portfolio=None``: decided by the item's type.
+    """
+    prev = dict(previous or {})
+    key = position_key(item.contract)
+    quantity = item.position
+    is_portfolio = isinstance(item, PortfolioItem) if portfolio is None else portfolio
+    avg = item.averageCost if is_portfolio else item.avgCost
+    row: dict[str, Any] = {
+        "symbol": key,
+        "quantity": quantity,
+        "avg_price": avg,
+        "market_price": prev.get("market_price", 0.0),
+        "market_value": prev.get("market_value", 0.0),
+        "unrealized_pnl": prev.get("unrealized_pnl", 0.0),
+        "realized_pnl": prev.get("realized_pnl", 0.0),
+        "account": getattr(item, "account", prev.get("account", "")),
+        "trades": list(prev.get("trades", [])),
+    }
+    if is_portfolio:
+        row["market_price"] = _number(item.marketPrice)
+        row["market_value"] = _number(item.marketValue)
+        row["unrealized_pnl"] = _number(item.unrealizedPNL)
+        row["realized_pnl"] = _number(item.realizedPNL)
+    return row
+
+
+def positions_table(positions: Iterable[Any], portfolio: Iterable[Any],
+                    previous: Mapping[str, Mapping[str, Any]] | None = None
+                    ) -> dict[str, dict[str, Any]]:
+    """Positions then portfolio items (which add market fields) → rows by key, zeros dropped."""
+    prev = previous or {}
+    table: dict[str, dict[str, Any]] = {}
+    items = [(p, False) for p in positions] + [(p, True) for p in portfolio]
+    for item, is_portfolio in items:
+        key = position_key(item.contract)
+        table[key] = position_row(item, table.get(key) or prev.get(key), portfolio=is_portfolio)
+    return {k: r for k, r in table.items() if finite(r["quantity"]) not in (None, 0.0)}
+
+
+# --- orders --------------------------------------------------------------------------------
+
+TERMINAL_STATUSES: Final = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+PENDING_STATUSES: Final = frozenset({"PendingSubmit", "ApiPending", ""})
+
+
+def order_record(*, order_id: str, symbol: str, direction: str, contracts: int,
+                 spread: OptionSpread, price_type: str, limit_price: float | None,
+                 order_ref: str, legs: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The contract's order dict for a freshly placed order."""
+    return {
+        "id": order_id,
+        "symbol": symbol,
+        "direction": direction,
+        "contracts": contracts,
+        "spread_type": spread.spread_type,
+        "price_type": price_type,
+        "limit_price": limit_price,
+        "status": "PendingSubmit",
+        "filled": 0.0,
+        "remaining": float(contracts),
+        "filled_price": None,
+        "submit_time": now,
+        "fill_time": None,
+        "order_ref": order_ref,
+        "perm_id": None,
+        "legs": legs,
+        "executions": [],
+        "commissions": [],
+    }
+
+
+def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime) -> None:
+    """Copy an ``OrderStatus`` into ``record`` (status, filled, remaining, fill price/time)."""
+    status = getattr(status_obj, "status", None)
+    if isinstance(status, str) and status:
+        record["status"] = status
+    filled = finite(getattr(status_obj, "filled", None))
+    remaining = finite(getattr(status_obj, "remaining", None))
+    # ib_insync's own PendingSubmit status has 0/0: quantities only once the gateway reported
+    if filled is not None and remaining is not None and filled + remaining > 0:
+        record["filled"] = max(filled, record.get("filled") or 0.0)
+        record["remaining"] = remaining
+    elif filled is not None and filled > 0:
+        record["filled"] = max(filled, record.get("filled") or 0.0)
+    avg = clean(getattr(status_obj, "avgFillPrice", None))
+    if avg is not None and avg != 0.0:
+        record["filled_price"] = avg
+    perm = getattr(status_obj, "permId", None)
+    if isinstance(perm, int) and not isinstance(perm, bool) and perm > 0:
+        record["perm_id"] = perm
+    if record["status"] == "Filled" and record.get("fill_time") is None:
+        record["fill_time"] = now
+
+
+def execution_row(fill: Any) -> dict[str, Any]:
+    """A ``Fill`` → one entry of the order's ``executions`` list."""
+    ex = fill.execution
+    return {"execution_id": ex.execId, "time": ex.time, "shares": ex.shares,
+            "price": ex.price, "side": getattr(ex, "side", ""),
+            "con_id": getattr(getattr(fill, "contract", None), "conId", None),
+            "sec_type": getattr(getattr(fill, "contract", None), "secType", "")}
+
+
+def commission_row(report: Any) -> dict[str, Any]:
+    """A ``CommissionReport`` → one entry of the order's ``commissions`` list."""
+    return {"execution_id": report.execId, "commission": report.commission,
+            "currency": report.currency, "realized_pnl": finite(report.realizedPNL)}
+
+
+def snapshot(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A caller-owned copy of an order record (lists copied, no live objects)."""
+    out = dict(record)
+    for key in ("executions", "commissions", "legs"):
+        if key in out and isinstance(out[key], list):
+            out[key] = [dict(x) for x in out[key]]
+    return out

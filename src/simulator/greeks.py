@@ -1,0 +1,53 @@
+"""Black-Scholes price and greeks (no dividends) for the simulated option quotes."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class Greeks(NamedTuple):
+    price: float
+    delta: float
+    gamma: float
+    vega: float  # per 1 vol point (0.01)
+    theta: float  # per calendar day
+
+
+def _cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / _SQRT2))
+
+
+def _pdf(x: float) -> float:
+    return _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
+def black_scholes(spot: float, strike: float, years: float, vol: float, rate: float,
+                  right: str) -> Greeks:
+    """European price and greeks; ``right`` is "C" or "P"."""
+    if spot <= 0 or strike <= 0:
+        raise ValueError("spot and strike must be positive")
+    if right not in ("C", "P"):
+        raise ValueError(f"right must be 'C' or 'P', got {right!r}")
+    t = max(years, 1.0 / 3650.0)
+    v = max(vol, 1e-4)
+    sq = v * math.sqrt(t)
+    d1 = (math.log(spot / strike) + (rate + 0.5 * v * v) * t) / sq
+    d2 = d1 - sq
+    disc = math.exp(-rate * t)
+    pdf1 = _pdf(d1)
+    gamma = pdf1 / (spot * sq)
+    vega = spot * pdf1 * math.sqrt(t) / 100.0
+    common_theta = -spot * pdf1 * v / (2.0 * math.sqrt(t))
+    if right == "C":
+        price = spot * _cdf(d1) - strike * disc * _cdf(d2)
+        delta = _cdf(d1)
+        theta = common_theta - rate * strike * disc * _cdf(d2)
+    else:
+        price = strike * disc * _cdf(-d2) - spot * _cdf(-d1)
+        delta = _cdf(d1) - 1.0
+        theta = common_theta + rate * strike * disc * _cdf(-d2)
+    return Greeks(max(price, 0.0), delta, gamma, vega, theta / 365.0)

@@ -1,0 +1,236 @@
+"""Running the gateway: ``GatewayRuntime`` (everything on one loop) and ``SimulatedGateway``
+(the runtime in its own thread, with the fault-injection API tests use)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from src.simulator.market import Market, load_universe
+from src.simulator.marketdata import MarketData
+from src.simulator.server import Engine, GatewayServer
+
+log = logging.getLogger("src.simulator.harness")
+
+T = TypeVar("T")
+EngineFactory = Callable[[Market, list[str]], Engine]
+CALL_TIMEOUT = 5.0
+
+
+def default_engine(market: Market, accounts: list[str]) -> Engine:
+    from src.simulator.orders import OrderEngine
+
+    engine: Engine = OrderEngine(market, accounts)
+    return engine
+
+
+class GatewayRuntime:
+    """Market + order engine + market data + server, all owned by the running loop."""
+
+    def __init__(self, *, port: int = 0, seed: int = 0, latency_ms: float = 0.0,
+                 accounts: Sequence[str] = ("DU1234567",), pacing: bool = True,
+                 universe: str | Path | Mapping[str, Any] | None = None,
+                 step_seconds: float | None = None, max_lines: int = 100, max_rate: int = 50,
+                 engine_factory: EngineFactory | None = None, farm_notices: bool = True,
+                 today: date | None = None) -> None:
+        uni = dict(universe) if isinstance(universe, Mapping) else load_universe(universe)
+        if step_seconds is not None:
+            if step_seconds <= 0:
+                raise ValueError("step_seconds must be > 0")
+            uni["step_seconds"] = step_seconds
+        self.market = Market(uni, seed=seed, today=today)
+        self.accounts = list(accounts)
+        self.engine = (engine_factory or default_engine)(self.market, self.accounts)
+        self.marketdata = MarketData(self.market, max_lines=max_lines)
+        self.loop = asyncio.get_running_loop()
+        self.server = GatewayServer(
+            self.engine, self.accounts, components=[self.marketdata], port=port,
+            latency_ms=latency_ms, pacing=pacing, max_rate=max_rate, farm_notices=farm_notices,
+            loop=self.loop)
+        self._step_handle: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        await self.server.start()
+        self._schedule_step()
+
+    def _schedule_step(self) -> None:
+        self._step_handle = self.loop.call_later(self.market.step_seconds, self._step)
+
+    def _step(self) -> None:
+        try:
+            if not self.server.silent:
+                self.market.step()
+                self.server.on_step()
+        except Exception:
+            log.exception("market step failed")
+        self._schedule_step()
+
+    def stop(self) -> None:
+        if self._step_handle is not None:
+            self._step_handle.cancel()
+            self._step_handle = None
+        self.server.kill()
+
+    async def restart(self) -> None:
+        self.server.kill()
+        await self.server.start()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "messages_received": self.server.received_per_client(),
+            "pacing_violations": self.server.pacing_violations,
+            "max_market_data_lines": self.marketdata.max_lines_seen,
+            "market_data_lines": len(self.marketdata.lines),
+            "snapshots": self.marketdata.snapshots_served,
+            "sessions": len(self.server.sessions()),
+            "listening": self.server.listening,
+        }
+
+
+class SimulatedGateway:
+    """The simulated IB Gateway in its own thread::
+
+        with SimulatedGateway(port=0, seed=1, accounts=["DU1234567"]) as gw:
+            ib.connect(gw.host, gw.port, clientId=1)
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, port: int = 0, *, seed: int = 0, latency_ms: float = 0.0,
+                 accounts: Sequence[str] = ("DU1234567",), pacing: bool = True,
+                 universe: str | Path | Mapping[str, Any] | None = None,
+                 step_seconds: float | None = None, max_lines: int = 100, max_rate: int = 50,
+                 engine_factory: EngineFactory | None = None, farm_notices: bool = True,
+                 today: date | None = None) -> None:
+        self._kwargs: dict[str, Any] = dict(
+            port=port, seed=seed, latency_ms=latency_ms, accounts=list(accounts),
+            pacing=pacing, universe=universe, step_seconds=step_seconds, max_lines=max_lines,
+            max_rate=max_rate, engine_factory=engine_factory, farm_notices=farm_notices,
+            today=today)
+        if latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runtime: GatewayRuntime | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SimulatedGateway:
+        if self._thread is not None:
+            raise RuntimeError("gateway already started")
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="ibkr-sim", daemon=True)
+        self._thread.start()
+
+        async def boot() -> GatewayRuntime:
+            rt = GatewayRuntime(**self._kwargs)
+            await rt.start()
+            return rt
+
+        try:
+            self._runtime = asyncio.run_coroutine_threadsafe(boot(), loop).result(CALL_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _run(self) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+        self._loop.close()
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self._runtime is not None and loop.is_running():
+            try:
+                self.call(self._runtime.stop)
+            except Exception:
+                log.exception("stopping the gateway failed")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(CALL_TIMEOUT)
+        self._loop = self._thread = self._runtime = None
+
+    def __enter__(self) -> SimulatedGateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- access ----------------------------------------------------------------------------
+    @property
+    def runtime(self) -> GatewayRuntime:
+        if self._runtime is None:
+            raise RuntimeError("gateway not started")
+        return self._runtime
+
+    @property
+    def port(self) -> int:
+        return self.runtime.server.port
+
+    @property
+    def engine(self) -> Any:
+        return self.runtime.engine
+
+    @property
+    def market(self) -> Market:
+        return self.runtime.market
+
+    @property
+    def requests(self) -> list[tuple[int, int, list[str]]]:
+        """Recorded incoming messages (client_id, msg_id, fields after msg id): a copy."""
+        return self.runtime.server.requests()
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the gateway's loop thread and return its result (5 s max)."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("gateway not started")
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:
+                fut.set_exception(e)
+
+        loop.call_soon_threadsafe(run)
+        return fut.result(CALL_TIMEOUT)
+
+    # -- fault injection -------------------------------------------------------------------
+    def kill(self) -> None:
+        """Crash: close the listener and all sockets; engine and market state survive."""
+        self.call(self.runtime.server.kill)
+
+    def restart(self) -> None:
+        """(Re)open the listener on the same port, state kept (kills first if running)."""
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self.runtime.restart(), self._loop).result(CALL_TIMEOUT)
+
+    def drop_clients(self) -> None:
+        self.call(self.runtime.server.drop_clients)
+
+    def set_latency(self, ms: float) -> None:
+        self.call(self.runtime.server.set_latency, ms)
+
+    def broadcast_error(self, code: int, msg: str | None = None) -> None:
+        self.call(self.runtime.server.broadcast_error, code, msg)
+
+    def go_silent(self, seconds: float) -> None:
+        self.call(self.runtime.server.go_silent, seconds)
+
+    def set_price(self, symbol: str, price: float) -> None:
+        self.call(self.runtime.market.set_price, symbol, price)
+
+    def stats(self) -> dict[str, Any]:
+        return self.call(self.runtime.stats)

@@ -1,0 +1,454 @@
+"""Order engine of the simulated gateway: matching, fills, order/execution/account reporting.
+
+Runs on the gateway's loop thread (no locks). Orders, executions and positions are the
+gateway's state: they survive session detach/attach; subscriptions die with their session.
+Wire layouts come from ``order_codec``; positions/cash/valuations from ``account``.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from src.simulator import order_codec as codec
+from src.simulator.account import AccountBook, MarketView, PositionState
+from src.simulator.account_feed import AccountFeed
+from src.simulator.order_codec import req_int as _int
+from src.simulator.order_codec import req_str as _str
+from src.simulator.types import OrderRequest, SimContract, SimFill, SimOrder
+from src.utils.logger import log_debug, log_warning
+
+FINAL_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+BAG_CON_ID = 28812380  # the conId IB reports for every BAG contract
+_PERM_ID_BASE = 1_380_000_000
+
+
+if TYPE_CHECKING:  # the server's Session: client_id, server_version, session_id, closed,
+    # send(*fields), send_error(req_id, code, message) — tests pass any look-alike
+    from src.simulator.server import Session
+
+Handler = Callable[["Session", list[str]], None]
+
+
+class OrderEngine:
+    """The gateway's orders, executions, positions and account values (see the seam doc)."""
+
+    def __init__(self, market: MarketView, accounts: list[str], *,
+                 commission_per_contract: float = 0.65, min_commission: float = 1.0,
+                 starting_cash: float = 1_000_000.0,
+                 clock: Callable[[], float] = _time.time) -> None:
+        self.market = market
+        self.accounts = list(accounts)
+        self.book = AccountBook(market, self.accounts, starting_cash)
+        self.commission_per_contract = commission_per_contract
+        self.commission_per_share = 0.005
+        self.min_commission = min_commission
+        self.clock = clock
+        self.market_open = True
+        self.orders: dict[int, SimOrder] = {}  # by permId
+        self.fills: list[SimFill] = []
+        self._by_key: dict[tuple[int, int], int] = {}  # (clientId, orderId) -> permId
+        self._max_order_id: dict[int, int] = {}
+        self._next_perm = _PERM_ID_BASE
+        self._exec_seq = 0
+        self._sessions: dict[int, Session] = {}
+        self._auto_bind: set[int] = set()
+        self.feed = AccountFeed(self.book, self.accounts, self._sessions, clock)
+
+    # ------------------------------------------------------------ seam API
+    def handlers(self) -> dict[int, Handler]:
+        return {3: self._place_order, 4: self._cancel_order, 5: self._req_open_orders,
+                7: self._req_executions, 15: self._req_auto_open_orders,
+                16: self._req_all_open_orders, 58: self._req_global_cancel,
+                99: self._req_completed_orders, **self.feed.handlers()}
+
+    def attach(self, session: Session) -> None:
+        self._sessions[session.session_id] = session
+
+    def detach(self, session: Session) -> None:
+        sid = session.session_id
+        self._sessions.pop(sid, None)
+        self._auto_bind.discard(sid)
+        self.feed.detach(sid)
+
+    def next_order_id(self, client_id: int) -> int:
+        return self._max_order_id.get(client_id, 0) + 1
+
+    @property
+    def positions(self) -> dict[tuple[str, int], PositionState]:
+        return {(a, cid): p for a, st in self.book.accounts.items()
+                for cid, p in st.positions.items()}
+
+    def account_values(self, account: str) -> dict[str, str]:
+        return {k: f"{v:.2f}" for k, v in self.book.values(account).items()}
+
+    def inject_position(self, account: str, con_id: int, quantity: float,
+                        avg_cost: float) -> None:
+        contract = self.market.contract(con_id)
+        if contract is None:
+            raise ValueError(f"con_id: unknown contract {con_id}")
+        self.book.set_position(account, contract, quantity, avg_cost)
+        self.feed.push_position(account, con_id)
+        self.feed.push_account(account)
+
+    def on_prices(self) -> None:
+        for order in list(self.orders.values()):
+            if order.status not in FINAL_STATUSES:
+                self._try_fill(order)
+        self.feed.on_prices()
+
+    # ------------------------------------------------------------ placing
+    def _place_order(self, session: Session, fields: list[str]) -> None:
+        try:
+            req = codec.decode_place_order(fields, session.server_version)
+        except ValueError as exc:
+            order_id = int(fields[0]) if fields and fields[0].lstrip("-").isdigit() else -1
+            session.send_error(order_id, 321, f"Error validating request.-'bN' : cause - {exc}")
+            return
+        req.client_id = session.client_id
+        cid, oid = session.client_id, req.order_id
+        self._max_order_id[cid] = max(self._max_order_id.get(cid, 0), oid)
+        perm = self._by_key.get((cid, oid))
+        if perm is not None:
+            existing = self.orders[perm]
+            if existing.status in FINAL_STATUSES:
+                session.send_error(oid, 103, "Duplicate order id")
+                return
+            self._modify(session, existing, req)
+            return
+        problem = self._validate(req)
+        if req.what_if:  # margin preview only: never becomes an order
+            if problem is not None:
+                session.send_error(oid, 201, f"Order rejected - reason:{problem}")
+            else:
+                self._what_if(session, req)
+            return
+        self._next_perm += 1
+        order = SimOrder(request=req, perm_id=self._next_perm, client_id=cid,
+                         status="PreSubmitted", remaining=req.total_quantity)
+        self.orders[order.perm_id] = order
+        self._by_key[(cid, oid)] = order.perm_id
+        if problem is not None:
+            order.status = "Inactive"
+            self._finalize(order, "Inactive")
+            session.send_error(oid, 201, f"Order rejected - reason:{problem}")
+            self._send_to_owner(order, codec.encode_order_status(order))
+            return
+        order.status = "Submitted"
+        self._send_open_order(order)
+        self._send_to_owner(order, codec.encode_order_status(order))
+        log_debug(f"sim order {oid} perm {order.perm_id} accepted: {req.action} "
+                  f"{req.total_quantity} {req.contract.symbol} {req.order_type}")
+        self._try_fill(order)
+
+    def _validate(self, req: OrderRequest) -> str | None:
+        """Resolve the contract in place; the reason for rejection, or None."""
+        if not self.market_open:
+            return "The market is closed"
+        if req.action not in ("BUY", "SELL"):
+            return f"Invalid action {req.action!r}"
+        if not req.total_quantity > 0:
+            return "Order quantity must be positive"
+        if req.order_type not in ("MKT", "LMT"):
+            return f"Order type {req.order_type!r} is not supported"
+        if req.order_type == "LMT" and req.lmt_price is None:
+            return "Limit price is required for LMT orders"
+        if not req.account:
+            req.account = self.accounts[0]
+        elif req.account not in self.accounts:
+            return f"Invalid account {req.account!r}"
+        c = req.contract
+        if c.sec_type == "BAG":
+            if len(c.combo_legs) < 1:
+                return "Security type 'BAG' requires combo leg details"
+            for leg in c.combo_legs:
+                if self.market.contract(leg.con_id) is None or leg.ratio <= 0 or \
+                        leg.action not in ("BUY", "SELL"):
+                    return f"Invalid combo leg conId {leg.con_id}"
+            c.con_id = BAG_CON_ID
+            c.combo_legs_descrip = ",".join(f"{leg.con_id}|{leg.ratio}" for leg in c.combo_legs)
+            return None
+        resolved = self.market.resolve(c)
+        if resolved is None:
+            return "No security definition has been found for the request"
+        req.contract = replace(resolved, combo_legs=[])
+        return None
+
+    def _modify(self, session: Session, order: SimOrder, req: OrderRequest) -> None:
+        old = order.request
+        problem = None
+        if req.action != old.action or req.contract.sec_type != old.contract.sec_type:
+            problem = "The action and contract of an order cannot be modified"
+        elif req.order_type not in ("MKT", "LMT"):
+            problem = f"Order type {req.order_type!r} is not supported"
+        elif req.order_type == "LMT" and req.lmt_price is None:
+            problem = "Limit price is required for LMT orders"
+        elif not req.total_quantity > order.filled:
+            problem = "Order quantity must exceed the filled quantity"
+        if problem is not None:  # the live order stays as it was
+            session.send_error(req.order_id, 201, f"Order rejected - reason:{problem}")
+            return
+        old.total_quantity = req.total_quantity
+        old.order_type = req.order_type
+        old.lmt_price = req.lmt_price
+        old.aux_price = req.aux_price
+        old.tif = req.tif
+        old.order_ref = req.order_ref
+        order.remaining = old.total_quantity - order.filled
+        self._send_open_order(order)
+        self._send_to_owner(order, codec.encode_order_status(order))
+        self._try_fill(order)
+
+    def _what_if(self, session: Session, req: OrderRequest) -> None:
+        """Answer a whatIf order with the margin impact; nothing is placed."""
+        try:
+            price = self._fill_price(req)
+            legs = self._leg_prices(req)
+        except (KeyError, ValueError, LookupError):
+            price = None
+        if price is None:
+            session.send_error(req.order_id, 201, "Order rejected - reason:No market data")
+            return
+        side = {"BUY": "BOT", "SELL": "SLD"}
+        executions = [(req.contract, side[req.action], req.total_quantity, price)] \
+            if legs is None else [(c, side[a], ratio * req.total_quantity, p)
+                                  for c, a, ratio, p in legs]
+        commission = self._commission(req)
+        before, after = self.book.what_if(req.account, executions, commission)
+        order = SimOrder(request=req, perm_id=0, client_id=session.client_id,
+                         status="PreSubmitted", commission=commission)
+        margin = {}
+        for short, tag in (("init", "InitMarginReq"), ("maint", "MaintMarginReq"),
+                           ("ewl", "EquityWithLoanValue")):
+            margin[f"{short}Before"] = f"{before[tag]:.2f}"
+            margin[f"{short}Change"] = f"{after[tag] - before[tag]:.2f}"
+            margin[f"{short}After"] = f"{after[tag]:.2f}"
+        order.what_if_margin = margin
+        session.send(*codec.encode_open_order(order, session.server_version))
+
+    # ------------------------------------------------------------ matching
+    def _leg_prices(self, req: OrderRequest,
+                    ) -> list[tuple[SimContract, str, int, float]] | None:
+        """For a BAG: (leg contract, leg action, ratio, executable price) per leg."""
+        if req.contract.sec_type != "BAG":
+            return None
+        out = []
+        for leg in req.contract.combo_legs:
+            contract = self.market.contract(leg.con_id)
+            if contract is None:
+                raise ValueError(f"combo leg conId {leg.con_id} vanished")
+            buying = (leg.action == "BUY") == (req.action == "BUY")
+            bid, ask, _ = self.market.quote(leg.con_id)
+            action = "BUY" if buying else "SELL"
+            out.append((contract, action, leg.ratio, ask if buying else bid))
+        return out
+
+    def _fill_price(self, req: OrderRequest) -> float | None:
+        """Executable price now: ask for BUY, bid for SELL; BAG = net of the legs."""
+        legs = self._leg_prices(req)
+        if legs is not None:
+            sign = 1.0 if req.action == "BUY" else -1.0
+            net = sum(ratio * (1.0 if action == "BUY" else -1.0) * p
+                      for _, action, ratio, p in legs)
+            return round(sign * net, 6)
+        bid, ask, _ = self.market.quote(req.contract.con_id)
+        price = ask if req.action == "BUY" else bid
+        return price if price > 0 else None
+
+    def _try_fill(self, order: SimOrder) -> None:
+        req = order.request
+        if not self.market_open or not req.transmit:
+            return
+        try:
+            price = self._fill_price(req)
+        except (KeyError, ValueError, LookupError) as exc:
+            log_warning(f"sim order {req.order_id}: no price ({exc})")
+            return
+        if price is None:
+            return
+        if req.order_type == "LMT":
+            assert req.lmt_price is not None
+            if req.action == "BUY" and price > req.lmt_price + 1e-9:
+                return
+            if req.action == "SELL" and price < req.lmt_price - 1e-9:
+                return
+        self._fill(order, price)
+
+    def _commission(self, req: OrderRequest) -> float:
+        total = 0.0
+        for contract, qty in self._execution_sizes(req):
+            total += qty * (self.commission_per_contract if contract.sec_type == "OPT"
+                            else self.commission_per_share)
+        return round(max(total, self.min_commission), 2)
+
+    def _execution_sizes(self, req: OrderRequest) -> list[tuple[SimContract, float]]:
+        if req.contract.sec_type != "BAG":
+            return [(req.contract, req.total_quantity)]
+        out = []
+        for leg in req.contract.combo_legs:
+            c = self.market.contract(leg.con_id)
+            if c is not None:
+                out.append((c, leg.ratio * req.total_quantity))
+        return out
+
+    def _fill(self, order: SimOrder, price: float) -> None:
+        req = order.request
+        qty = order.remaining
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        stamp = now.strftime("%Y%m%d  %H:%M:%S")
+        self._exec_seq += 1
+        base = f"0000e0d5.{int(now.timestamp()):08x}.{self._exec_seq:02d}"
+        side = "BOT" if req.action == "BUY" else "SLD"
+        legs = self._leg_prices(req)
+        fills: list[SimFill] = []
+
+        def make(contract: SimContract, fill_side: str, shares: float, px: float,
+                 n: int) -> SimFill:
+            return SimFill(exec_id=f"{base}.{n:02d}", order_id=req.order_id,
+                           perm_id=order.perm_id, client_id=order.client_id,
+                           contract=contract, side=fill_side, shares=shares, price=px,
+                           time=stamp, account=req.account, cum_qty=shares, avg_price=px,
+                           order_ref=req.order_ref)
+
+        if legs is None:
+            fills.append(make(req.contract, side, qty, price, 1))
+        else:
+            fills.append(make(req.contract, side, qty, price, 1))  # combo-level execution
+            for n, (contract, action, ratio, px) in enumerate(legs, start=2):
+                fills.append(make(contract, "BOT" if action == "BUY" else "SLD",
+                                  ratio * qty, px, n))
+        # commissions on the executions that move positions (legs, or the single fill)
+        booked = fills[1:] if legs is not None else fills
+        rates = [f.shares * (self.commission_per_contract if f.contract.sec_type == "OPT"
+                             else self.commission_per_share) for f in booked]
+        total = sum(rates)
+        minimum = self.min_commission
+        for f, rate in zip(booked, rates, strict=True):
+            share = rate if total >= minimum else minimum * (rate / total if total else
+                                                             1.0 / len(booked))
+            f.commission = round(share, 4)
+            f.realized_pnl = self.book.apply_execution(
+                f.account, f.contract, f.side, f.shares, f.price, f.commission)
+        order.filled += qty
+        order.remaining = 0.0
+        order.avg_fill_price = price
+        order.last_fill_price = price
+        order.commission = round(sum(f.commission for f in booked), 4)
+        self._finalize(order, "Filled")
+        self.fills.extend(fills)
+        for f in fills:
+            self._send_to_owner(order, codec.encode_exec_details(-1, f))
+        self._send_to_owner(order, codec.encode_order_status(order))
+        self._send_open_order(order)
+        for f in fills:
+            self._send_to_owner(order, codec.encode_commission_report(f))
+        for f in booked:
+            self.feed.push_position(f.account, f.contract.con_id)
+        self.feed.push_account(req.account)
+        log_debug(f"sim order {req.order_id} perm {order.perm_id} filled {qty} @ {price}")
+
+    def _finalize(self, order: SimOrder, status: str) -> None:
+        order.status = status
+        order.completed_status = status
+        order.completed_time = datetime.fromtimestamp(
+            self.clock(), timezone.utc).strftime("%Y%m%d %H:%M:%S UTC")
+
+    # ------------------------------------------------------------ cancelling
+    def _cancel_order(self, session: Session, fields: list[str]) -> None:
+        oid = _int(fields, 1, "orderId")
+        perm = self._by_key.get((session.client_id, oid))
+        if perm is None:
+            session.send_error(oid, 10147, f"OrderId {oid} that needs to be cancelled is "
+                                           "not found.")
+            return
+        order = self.orders[perm]
+        if order.status in FINAL_STATUSES:
+            session.send_error(oid, 161, "Cancel attempted when order is not in a cancellable "
+                                         f"state.  Order permId ={order.perm_id}")
+            return
+        self._cancel(order)
+
+    def _cancel(self, order: SimOrder) -> None:
+        self._finalize(order, "Cancelled")
+        self._send_to_owner(order, codec.encode_order_status(order))
+        for s in self._owner_sessions(order):
+            s.send_error(order.request.order_id, 202, "Order Canceled - reason:")
+
+    def _req_global_cancel(self, session: Session, fields: list[str]) -> None:
+        for order in list(self.orders.values()):
+            if order.status not in FINAL_STATUSES:
+                self._cancel(order)
+
+    # ------------------------------------------------------------ order queries
+    def _send_open_order(self, order: SimOrder) -> None:
+        for s in self._owner_sessions(order):
+            s.send(*codec.encode_open_order(order, s.server_version))
+
+    def _open_orders(self, session: Session, all_clients: bool) -> None:
+        for order in self.orders.values():
+            if order.status in FINAL_STATUSES:
+                continue
+            if all_clients or order.client_id == session.client_id:
+                session.send(*codec.encode_open_order(order, session.server_version))
+                session.send(*codec.encode_order_status(order))
+        session.send(*codec.encode_open_order_end())
+
+    def _req_open_orders(self, session: Session, fields: list[str]) -> None:
+        self._open_orders(session, all_clients=False)
+
+    def _req_all_open_orders(self, session: Session, fields: list[str]) -> None:
+        self._open_orders(session, all_clients=True)
+
+    def _req_auto_open_orders(self, session: Session, fields: list[str]) -> None:
+        # binds future manually placed TWS orders to client 0: there are none in the
+        # simulator, so only the flag is kept (IB sends no reply to this request)
+        if _str(fields, 1) == "1":
+            self._auto_bind.add(session.session_id)
+        else:
+            self._auto_bind.discard(session.session_id)
+
+    def _req_completed_orders(self, session: Session, fields: list[str]) -> None:
+        for order in self.orders.values():
+            if order.status in FINAL_STATUSES:
+                session.send(*codec.encode_completed_order(order, session.server_version))
+        session.send(*codec.encode_completed_orders_end())
+
+    def _req_executions(self, session: Session, fields: list[str]) -> None:
+        req_id = _int(fields, 1, "reqId")
+        client_id = _int(fields, 2, "clientId")
+        acct, since, symbol = _str(fields, 3), _str(fields, 4), _str(fields, 5)
+        sec_type, exchange, side = _str(fields, 6), _str(fields, 7), _str(fields, 8)
+        since_key = _time_key(since) if since else ""
+        today = datetime.fromtimestamp(self.clock(), timezone.utc).strftime("%Y%m%d")
+        wanted_side = {"BUY": "BOT", "SELL": "SLD"}.get(side.upper(), side.upper())
+        for f in self.fills:
+            key = _time_key(f.time)
+            if not key.startswith(today) or (since_key and key < since_key):
+                continue
+            if (client_id and f.client_id != client_id) or (acct and f.account != acct) \
+                    or (symbol and f.contract.symbol != symbol) \
+                    or (sec_type and f.contract.sec_type != sec_type) \
+                    or (exchange and f.exchange != exchange) \
+                    or (wanted_side and f.side != wanted_side):
+                continue
+            session.send(*codec.encode_exec_details(req_id, f))
+            session.send(*codec.encode_commission_report(f))
+        session.send(*codec.encode_exec_details_end(req_id))
+
+    # ------------------------------------------------------------ pushing
+    def _owner_sessions(self, order: SimOrder) -> list[Session]:
+        return [s for s in self._sessions.values()
+                if s.client_id == order.client_id and not s.closed]
+
+    def _send_to_owner(self, order: SimOrder, fields: list[codec.Field]) -> None:
+        for s in self._owner_sessions(order):
+            s.send(*fields)
+
+
+def _time_key(text: str) -> str:
+    """'YYYYMMDD  HH:MM:SS', 'YYYYMMDD-HH:MM:SS' or 'YYYYMMDD HH:MM:SS tz' → 'YYYYMMDDHH:MM:SS'."""
+    parts = text.replace("-", " ").split()
+    return "".join(parts[:2])

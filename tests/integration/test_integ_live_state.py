@@ -1,0 +1,119 @@
+"""State that must follow the gateway: live quotes, chains centred on the moving price, account
+values after fills, orders across a reconnect; plus client-id clashes, read-only, idempotent refs.
+
+This module moves prices (``gateway.set_price``), so it has its own gateway (module scope).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from integ_support import (
+    bear_put,
+    bull_call,
+    sim_status,
+    wait_sim_order,
+    wait_until,
+)
+
+NOT_MARKETABLE = 0.05
+
+
+def _placed(gw: Any, client_id: int) -> int:
+    return sum(1 for cid, mid, _ in gw.requests if cid == client_id and mid == 3)
+
+
+def test_quotes_follow_the_market_not_a_cache(gateway: Any, api: Any) -> None:
+    first = api.get_market_data("MSFT")
+    assert "error" not in first
+    target = round(first["last"] * 1.10, 2)
+    gateway.set_price("MSFT", target)
+    moved = wait_until(lambda: (d := api.get_market_data("MSFT"))["last"] > first["last"] * 1.05
+                       and d, timeout=5.0, what="MSFT quote to follow the +10% move")
+    assert moved["last"] == pytest.approx(target, rel=0.01)
+    assert moved["bid"] < moved["ask"]
+    assert moved["high"] >= moved["last"]
+
+
+def test_chain_is_centred_on_the_current_price(gateway: Any, api: Any) -> None:
+    chain = gateway.call(gateway.market.chain, "AAPL")
+    strikes = list(chain.strikes)
+    original = gateway.call(gateway.market.underlying_price, "AAPL")
+    target = strikes[len(strikes) // 2 + 4]  # four strikes up from the centre
+    gateway.set_price("AAPL", target + 0.3)
+    try:
+        wait_until(lambda: abs(api.get_market_data("AAPL")["last"] - target) < 2.0,
+                   what="AAPL quote at the new price")
+        options = api.get_option_chain("AAPL")
+        assert len(options) == 48
+        ks = sorted({o.strike for o in options})
+        assert target in ks
+        assert min(ks) >= target - 15 and max(ks) <= target + 15, ks
+        calls = [o for o in options if o.option_type == "call" and o.strike == target]
+        assert all(0.35 < o.delta < 0.75 for o in calls), [o.delta for o in calls]
+    finally:
+        gateway.set_price("AAPL", original)
+
+
+def test_account_values_follow_fills(gateway: Any, api: Any) -> None:
+    before = api.get_account_summary()
+    assert "error" not in before
+    order_id = api.place_order("AAPL", "LONG", 2, bear_put(gateway), "MARKET")
+    wait_until(lambda: api.get_order_status(order_id).get("status") == "Filled", what="Filled")
+    after = wait_until(
+        lambda: (s := api.get_account_summary())["cash_balance"] != before["cash_balance"]
+        and s["gross_position_value"] != before["gross_position_value"] and s,
+        what="cash and gross position value to change after the fill")
+    assert after["cash_balance"] < before["cash_balance"]  # a debit spread costs cash
+    assert after["gross_position_value"] > 0
+
+
+def test_orders_survive_a_reconnect(gateway: Any, api: Any) -> None:
+    order_id = api.place_order("AAPL", "LONG", 1, bull_call(gateway), "LIMIT", NOT_MARKETABLE)
+    wait_sim_order(gateway, api.test_client_id, order_id)
+    api.disconnect()
+    assert api.connect() is True
+    status = wait_until(lambda: (s := api.get_order_status(order_id)).get("status") in
+                        ("PreSubmitted", "Submitted") and s, what="order still working")
+    assert status["spread_type"] == "BULL_CALL"
+    assert api.cancel_order(order_id) is True
+    wait_until(lambda: api.get_order_status(order_id)["status"] == "Cancelled", what="Cancelled")
+    assert sim_status(gateway, api.test_client_id, order_id) == "Cancelled"
+    # New ids never collide with the ones used before the reconnect.
+    new_id = api.place_order("AAPL", "LONG", 1, bull_call(gateway), "LIMIT", NOT_MARKETABLE)
+    assert int(new_id) > int(order_id)
+    assert api.cancel_order(new_id) is True
+
+
+@pytest.mark.allow_ib_errors(326, patterns=(r"API connection failed", r"already in use"))
+def test_client_id_in_use_fails_promptly(make_api: Any, api: Any) -> None:
+    clash = make_api(connect=False, IBKR_CLIENT_ID=api.test_client_id)
+    t0 = time.monotonic()
+    assert clash.connect() is False
+    assert time.monotonic() - t0 < 3.0  # ended on error 326, not on the 5 s connect timeout
+    assert clash.connected is False
+    # The first adapter is untouched.
+    assert api.connected is True
+    assert "error" not in api.get_market_data("AAPL")
+
+
+def test_read_only_adapter_refuses_orders_and_sends_nothing(
+        gateway: Any, make_api: Any) -> None:
+    api = make_api(IBKR_READ_ONLY=True)
+    with pytest.raises(ValueError):
+        api.place_order("AAPL", "LONG", 1, bull_call(gateway), "LIMIT", NOT_MARKETABLE)
+    assert _placed(gateway, api.test_client_id) == 0
+    assert "error" not in api.get_market_data("AAPL")  # reads still work
+
+
+def test_order_ref_makes_placement_idempotent(gateway: Any, api: Any) -> None:
+    spread = bull_call(gateway, expiry_index=2)
+    first = api.place_order("AAPL", "LONG", 1, spread, "LIMIT", NOT_MARKETABLE,
+                            order_ref="idem-1")
+    again = api.place_order("AAPL", "LONG", 1, spread, "LIMIT", NOT_MARKETABLE,
+                            order_ref="idem-1")
+    assert again == first
+    assert _placed(gateway, api.test_client_id) == 1
+    assert api.cancel_order(first) is True

@@ -1,0 +1,166 @@
+"""Quotes and option chains — real ib_insync against the simulated gateway."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import pytest
+from integ_support import UNKNOWN_SYMBOL, atm_strike, chain_info, run_in_thread
+from metrics_support import metric_value
+
+from src.brokers.base import MARKET_DATA_FIELDS
+from src.models.option import Option
+
+# IBKR_REQUEST_TIMEOUT is 5 s in these tests: an answer well inside it ended on the event
+# (the gateway's error / end message), not on the timeout.
+PROMPT = 3.0
+
+
+def _check_quote(data: dict[str, Any], symbol: str, gw: Any) -> None:
+    assert "error" not in data, data
+    assert set(MARKET_DATA_FIELDS) <= set(data), sorted(data)
+    assert data["symbol"] == symbol
+    for key in ("last", "bid", "ask", "volume", "high", "low", "close"):
+        assert isinstance(data[key], (int, float)), f"{key}={data[key]!r}"
+    assert 0 < data["bid"] < data["ask"]
+    assert data["low"] <= data["high"]
+    assert data["volume"] > 0
+    spot = gw.call(gw.market.underlying_price, symbol)
+    assert abs(data["last"] - spot) / spot < 0.02, (data["last"], spot)
+    assert data["timestamp"]
+
+
+def test_quote_aapl(gateway: Any, api: Any) -> None:
+    _check_quote(api.get_market_data("AAPL"), "AAPL", gateway)
+
+
+def test_quote_from_a_thread_without_event_loop(gateway: Any, api: Any) -> None:
+    _check_quote(run_in_thread(api.get_market_data, "MSFT"), "MSFT", gateway)
+
+
+@pytest.mark.allow_ib_errors(200)
+def test_unknown_symbol_quote_is_an_error_dict_promptly(
+        api: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        t0 = time.monotonic()
+        data = run_in_thread(api.get_market_data, UNKNOWN_SYMBOL)
+        elapsed = time.monotonic() - t0
+    assert data["symbol"] == UNKNOWN_SYMBOL
+    assert data.get("error"), data
+    assert elapsed < PROMPT, f"took {elapsed:.2f}s: waited for a timeout, not the error"
+    assert any(r.levelno >= logging.ERROR and UNKNOWN_SYMBOL in r.getMessage()
+               and not r.name.startswith("ib_insync") for r in caplog.records)
+    # The adapter stays usable after the error.
+    assert "error" not in api.get_market_data("AAPL")
+
+
+def _check_chain(options: list[Option], gw: Any, symbol: str = "AAPL",
+                 n_exp: int = 4, n_strikes: int = 6) -> None:
+    expirations, strikes, spot = chain_info(gw, symbol)
+    assert len(options) == 2 * n_exp * n_strikes, len(options)
+    assert all(isinstance(o, Option) for o in options)
+    by_right = Counter(o.option_type for o in options)
+    assert by_right == {"call": n_exp * n_strikes, "put": n_exp * n_strikes}
+    wanted_exps = {date(int(e[:4]), int(e[4:6]), int(e[6:])) for e in expirations[:n_exp]}
+    assert {o.expiration for o in options} == wanted_exps, "not the nearest expirations"
+    keys = {(o.expiration, o.option_type, o.strike) for o in options}
+    assert len(keys) == len(options), "duplicate options"
+    atm = atm_strike(strikes, spot)
+    step = strikes[1] - strikes[0]
+    for exp in wanted_exps:
+        for right in ("call", "put"):
+            ks = sorted(o.strike for o in options if o.expiration == exp and o.option_type == right)
+            assert len(ks) == n_strikes
+            assert atm in ks, f"ATM strike {atm} missing from {ks}"
+            assert all(abs(k - spot) <= (n_strikes / 2 + 1) * step for k in ks), (ks, spot)
+    for o in options:
+        assert o.underlying == symbol
+        assert o.symbol.strip()
+        assert 0 < o.bid <= o.ask, o
+        assert o.implied_volatility > 0, o
+        assert o.gamma > 0 and o.vega > 0, o
+        assert o.theta < 0, o
+        assert o.rho == 0.0  # ib_insync's OptionComputation has no rho (seed bug)
+        if o.option_type == "call":
+            assert 0 < o.delta <= 1, o
+        else:
+            assert -1 <= o.delta < 0, o
+
+
+def test_option_chain_with_greeks(gateway: Any, api: Any) -> None:
+    _check_chain(api.get_option_chain("AAPL"), gateway)
+
+
+def test_option_chain_matches_the_gateway_model(gateway: Any, api: Any) -> None:
+    """Values come from the gateway (not defaults): ATM call delta ≈ 0.5, put-call parity of
+    deltas, and quotes near the gateway's current bid/ask."""
+    options = api.get_option_chain("AAPL")
+    assert options
+    expirations, strikes, spot = chain_info(gateway, "AAPL")
+    atm = atm_strike(strikes, spot)
+    first = min(o.expiration for o in options)
+    call = next(o for o in options
+                if o.expiration == first and o.strike == atm and o.option_type == "call")
+    put = next(o for o in options
+               if o.expiration == first and o.strike == atm and o.option_type == "put")
+    assert 0.3 < call.delta < 0.7
+    assert abs(call.delta - put.delta - 1.0) < 0.05
+    found = gateway.call(lambda: gateway.market.match(
+        symbol="AAPL", sec_type="OPT", expiry=first.strftime("%Y%m%d"), strike=atm, right="C"))
+    bid, ask, _ = gateway.call(gateway.market.quote, found[0].con_id)
+    assert abs(call.bid - bid) < 1.0 and abs(call.ask - ask) < 1.0
+
+
+def test_option_chain_from_a_thread_without_event_loop(gateway: Any, api: Any) -> None:
+    _check_chain(run_in_thread(api.get_option_chain, "AAPL"), gateway)
+
+
+def test_option_chain_size_follows_config(gateway: Any, make_api: Any) -> None:
+    api = make_api(CHAIN_EXPIRATIONS=2, CHAIN_STRIKES=3)
+    _check_chain(api.get_option_chain("SPY"), gateway, "SPY", n_exp=2, n_strikes=3)
+
+
+@pytest.mark.allow_ib_errors(200)
+def test_unknown_symbol_chain_is_empty_promptly(
+        api: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        t0 = time.monotonic()
+        options = run_in_thread(api.get_option_chain, UNKNOWN_SYMBOL)
+        elapsed = time.monotonic() - t0
+    assert options == []
+    assert elapsed < PROMPT, f"took {elapsed:.2f}s: waited for a timeout, not the error"
+    assert any(r.levelno >= logging.ERROR and not r.name.startswith("ib_insync")
+               for r in caplog.records)
+
+
+@pytest.mark.allow_ib_errors(200)
+def test_symbol_without_listed_options_gives_empty_chain_promptly(api: Any) -> None:
+    t0 = time.monotonic()
+    assert api.get_option_chain("MSFT") == []
+    assert time.monotonic() - t0 < PROMPT
+
+
+def _open_lines(gw: Any, client_id: int) -> list[str]:
+    """secType of every market-data line the client holds at the gateway."""
+    lines = gw.runtime.marketdata.lines
+    return gw.call(lambda: [ln.contract.sec_type if ln.contract else "BAG"
+                            for ln in lines.values() if ln.session.client_id == client_id])
+
+
+@pytest.mark.allow_ib_errors(200)
+def test_market_data_lines_are_released(gateway: Any, api: Any) -> None:
+    """Chains do not leak option lines (the seeds' skip path did); only the underlyings'
+    streaming quote lines stay, and the subscriptions gauge counts exactly those."""
+    api.get_market_data("AAPL")
+    api.get_option_chain("AAPL")
+    api.get_option_chain("SPY")
+    api.get_market_data(UNKNOWN_SYMBOL)
+    api.get_option_chain("MSFT")
+    lines = _open_lines(gateway, api.test_client_id)
+    assert lines and set(lines) == {"STK"}, lines
+    assert len(lines) <= 3  # AAPL, SPY (MSFT at most): one per underlying
+    assert metric_value(api, "ib_market_data_subscriptions") == float(len(lines))

@@ -1,0 +1,397 @@
+"""concurrency.feature: the lock discipline under load — handlers firing while callers hold the
+lock, many threads mixing every public call, no torn reads, final state = the gateway's."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ib_insync import OrderStatus
+from pytest_bdd import parsers, scenarios, then, when
+from resilience_support import (
+    CANCEL_ORDER,
+    CROSSING_BUY,
+    RESTING_BUY,
+    adapter_orders,
+    assert_orders_agree,
+    assert_positions_agree,
+    engine_orders,
+    force_fill,
+    make_spread,
+    mark_requests,
+    new_requests,
+    record,
+    req_fields,
+    requests_matching,
+    resolve_count,
+    run_with_timeout,
+    wait_for,
+)
+
+from src.brokers.base import ORDER_FIELDS, ORDER_STATUSES
+
+# The contract's statuses plus IB's transient ones (ib_insync sets PendingCancel itself when it
+# sends a cancel; ApiPending comes from the gateway).
+IB_STATUSES = (frozenset(ORDER_STATUSES) | OrderStatus.ActiveStates | OrderStatus.DoneStates
+               | {"PendingCancel"})
+
+pytestmark = pytest.mark.integration
+
+scenarios("concurrency.feature")
+
+CALL_LIMIT = 30.0  # one public call taking longer than this is a deadlock
+
+
+def torn(entry: dict[str, Any]) -> str | None:
+    """Why ``entry`` (one order's dict) is inconsistent, or None."""
+    if not entry:
+        return None
+    missing = set(ORDER_FIELDS) - set(entry)
+    if missing:
+        return f"missing fields {sorted(missing)}"
+    status = entry["status"]
+    if status not in IB_STATUSES:
+        return f"unknown status {status!r}"
+    contracts = entry["contracts"]
+    filled = float(entry.get("filled") or 0)
+    if not 0 <= filled <= contracts:
+        return f"filled {filled} outside 0..{contracts}"
+    if status == "Filled":
+        if filled != contracts or float(entry.get("remaining") or 0) != 0:
+            return f"Filled with filled={filled} remaining={entry.get('remaining')}"
+        if entry.get("filled_price") is None:
+            return "Filled without filled_price"
+    return None
+
+
+def live_perm_ids(ctx: SimpleNamespace) -> list[int]:
+    return [o.perm_id for o in engine_orders(ctx.gw, ctx.client_id)
+            if o.status in ("PreSubmitted", "Submitted")]
+
+
+# ----------------------------------------------------------------------------- lock held
+
+
+@when("a caller holds the adapter's lock while the gateway fills a resting order")
+def hold_lock_during_fill(ctx: SimpleNamespace) -> None:
+    api, gw = ctx.api, ctx.gw
+    victim = ctx.resting[0]
+    perm = next(o.perm_id for o in engine_orders(gw, ctx.client_id)
+                if o.order_id == int(victim))
+    seen_inside: list[dict[str, Any]] = []
+
+    def holder() -> None:
+        with api.lock:
+            force_fill(gw, perm)  # the gateway sends status/executions now
+            time.sleep(0.5)  # the loop thread's handlers fire while we hold the lock
+            started = time.monotonic()
+            seen_inside.append(api.get_order_status(victim))  # re-entrant read
+            api.get_positions()
+            api.handle_callbacks()
+            inside_seconds.append(time.monotonic() - started)
+
+    inside_seconds: list[float] = []
+    run_with_timeout(holder, 15, "the lock holder")
+    # a read under the caller's own lock must not wait for the loop thread, which is itself
+    # waiting for that lock: ending only at the request timeout is a deadlock with a fuse
+    assert inside_seconds and inside_seconds[0] < 2.0, (
+        f"get_order_status + get_positions under the caller's lock took "
+        f"{inside_seconds[0]:.1f}s")
+    ctx.extra["victim"] = victim
+    ctx.extra["seen_inside"] = seen_inside
+
+
+@then("the caller released the lock and nothing deadlocked")
+def released(ctx: SimpleNamespace) -> None:
+    acquired = ctx.api.lock.acquire(timeout=5)
+    assert acquired, "the adapter's lock is still held"
+    ctx.api.lock.release()
+    assert ctx.extra["seen_inside"], "the holder never read the order"
+    assert torn(ctx.extra["seen_inside"][0]) is None
+
+
+@then("the fill shows in the order's status once the lock is free")
+def fill_shows(ctx: SimpleNamespace) -> None:
+    victim = ctx.extra["victim"]
+    wait_for(lambda: ctx.api.get_order_status(victim).get("status") == "Filled", 5,
+             f"order {victim} to show Filled")
+    assert torn(ctx.api.get_order_status(victim)) is None
+
+
+@then("a cancel sent while fills arrive returns without deadlock")
+def cancel_during_fills(ctx: SimpleNamespace) -> None:
+    api, gw = ctx.api, ctx.gw
+    to_cancel = ctx.resting[1]
+    other = ctx.resting[2]
+    perm = next(o.perm_id for o in engine_orders(gw, ctx.client_id) if o.order_id == int(other))
+    results: dict[str, Any] = {}
+
+    def cancel() -> None:
+        results["cancel"] = api.cancel_order(to_cancel)
+
+    t = threading.Thread(target=cancel, daemon=True)
+    t.start()
+    force_fill(gw, perm)
+    t.join(15)
+    assert not t.is_alive(), "cancel_order deadlocked while fills arrived"
+    assert results["cancel"] is True
+    wait_for(lambda: api.get_order_status(to_cancel).get("status") in
+             ("Cancelled", "ApiCancelled"), 5, "the cancel to be confirmed")
+    wait_for(lambda: api.get_order_status(other).get("status") == "Filled", 5, "the fill")
+
+
+# ----------------------------------------------------------------------------- same order
+
+
+@when(parsers.parse("{n:d} threads cancel the same resting order at once"))
+def cancel_same(ctx: SimpleNamespace, n: int) -> None:
+    oid = ctx.resting[0]
+    mark_requests(ctx)
+    barrier = threading.Barrier(n)
+    results: list[tuple[Any, float]] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait(5)
+        started = time.monotonic()
+        value: Any
+        try:
+            value = ctx.api.cancel_order(oid)
+        except Exception as e:  # noqa: BLE001 - reported by the Then steps
+            value = e
+        with lock:
+            results.append((value, time.monotonic() - started))
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not any(t.is_alive() for t in threads), "a cancel_order never returned"
+    ctx.extra["cancels"] = results
+    ctx.extra["cancelled"] = oid
+
+
+@then(parsers.parse("every cancel returned within {seconds:g} seconds"))
+def cancels_prompt(ctx: SimpleNamespace, seconds: float) -> None:
+    results = ctx.extra["cancels"]
+    assert all(not isinstance(v, Exception) for v, _ in results), results
+    slow = [round(t, 2) for _, t in results if t > seconds]
+    assert not slow, f"cancel_order calls took {slow}s (all: {results})"
+
+
+@then("at least one cancel returned True")
+def one_true(ctx: SimpleNamespace) -> None:
+    assert any(v is True for v, _ in ctx.extra["cancels"]), ctx.extra["cancels"]
+
+
+@then("the order is Cancelled at the gateway and in the adapter")
+def is_cancelled(ctx: SimpleNamespace) -> None:
+    oid = ctx.extra["cancelled"]
+    wait_for(lambda: ctx.api.get_order_status(oid).get("status") == "Cancelled", 5,
+             "the adapter to show Cancelled")
+    theirs = [o for o in engine_orders(ctx.gw, ctx.client_id) if o.order_id == int(oid)]
+    assert theirs and theirs[0].status == "Cancelled", theirs
+
+
+@then("the gateway received at most one cancel for it")
+def one_cancel(ctx: SimpleNamespace) -> None:
+    oid = ctx.extra["cancelled"]
+    sent = [r for r in requests_matching(new_requests(ctx), CANCEL_ORDER, ctx.client_id)
+            if oid in req_fields(r)]
+    assert len(sent) <= 1, f"{len(sent)} cancelOrder messages for order {oid}"
+
+
+# ----------------------------------------------------------------------------- the soak
+
+
+class Soak:
+    """Worker threads calling every public method at random, plus a gateway driver."""
+
+    def __init__(self, ctx: SimpleNamespace, threads: int, seconds: float) -> None:
+        self.ctx = ctx
+        self.api = ctx.api
+        self.threads = threads
+        self.seconds = seconds
+        self.deadline = 0.0
+        self.lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.slowest: dict[str, float] = {}
+        self.errors: list[str] = []
+        self.torn: list[str] = []
+        self.ids: list[str] = list(ctx.resting)
+        self.in_call: dict[int, tuple[str, float]] = {}
+        self.spreads = {
+            ("AAPL", "BULL_CALL"): [make_spread(ctx.gw, "AAPL", "BULL_CALL", offset=k)
+                                    for k in range(3)],
+            ("SPY", "BEAR_PUT"): [make_spread(ctx.gw, "SPY", "BEAR_PUT", offset=k)
+                                  for k in range(2)],
+        }
+        self.placed = 0
+        self.max_orders = max(20, int(seconds * 4))
+        self.fills_forced = 0
+
+    # one action each; the weights keep heavy calls (chains) rare
+    def actions(self) -> list[tuple[float, str, Callable[[random.Random], Any]]]:
+        return [
+            (12, "get_order_status", self.status),
+            (10, "read_orders_under_lock", self.read_orders),
+            (8, "get_market_data", lambda r: self.api.get_market_data(
+                r.choice(("AAPL", "MSFT", "SPY")))),
+            (5, "get_positions", lambda r: self.api.get_positions()),
+            (5, "get_account_summary", lambda r: self.api.get_account_summary()),
+            (5, "handle_callbacks", lambda r: self.api.handle_callbacks()),
+            (3, "get_next_order_id", lambda r: self.api.get_next_order_id()),
+            (4, "place_order", self.place),
+            (3, "cancel_order", self.cancel),
+            (0.4, "get_option_chain", lambda r: self.api.get_option_chain(
+                r.choice(("AAPL", "SPY")))),
+        ]
+
+    def status(self, r: random.Random) -> None:
+        with self.lock:
+            oid = r.choice(self.ids) if self.ids else None
+        if oid is None:
+            return
+        entry = self.api.get_order_status(oid)
+        why = torn(entry)
+        if why:
+            with self.lock:
+                self.torn.append(f"{oid}: {why}: {entry}")
+
+    def read_orders(self, r: random.Random) -> None:
+        with self.api.lock:
+            snapshot = {k: dict(v) for k, v in self.api.orders.items()}
+        for oid, entry in snapshot.items():
+            why = torn({k: v for k, v in entry.items() if k != "trade"})
+            if why:
+                with self.lock:
+                    self.torn.append(f"{oid} (orders dict): {why}")
+
+    def place(self, r: random.Random) -> None:
+        with self.lock:
+            if self.placed >= self.max_orders:
+                return
+            self.placed += 1
+            n = self.placed
+        symbol, kind = r.choice(list(self.spreads))
+        spread = r.choice(self.spreads[(symbol, kind)])
+        price = CROSSING_BUY if r.random() < 0.4 else RESTING_BUY
+        oid = self.api.place_order(symbol, "LONG", r.randint(1, 3), spread, "LIMIT", price,
+                                   order_ref=f"soak-{n}")
+        with self.lock:
+            self.ids.append(oid)
+
+    def cancel(self, r: random.Random) -> None:
+        with self.lock:
+            oid = r.choice(self.ids) if self.ids else None
+        if oid is not None:
+            result = self.api.cancel_order(oid)
+            assert isinstance(result, bool), result
+
+    def worker(self, seed: int) -> None:
+        r = random.Random(seed)
+        actions = self.actions()
+        weights = [a[0] for a in actions]
+        me = threading.get_ident()
+        while time.monotonic() < self.deadline:
+            _, name, fn = r.choices(actions, weights)[0]
+            with self.lock:
+                self.in_call[me] = (name, time.monotonic())
+            try:
+                fn(r)
+            except Exception as e:  # noqa: BLE001 - every exception is a finding
+                with self.lock:
+                    self.errors.append(f"{name}: {type(e).__name__}: {e}")
+            finally:
+                with self.lock:
+                    _, since = self.in_call.pop(me, (name, time.monotonic()))
+                    self.calls[name] += 1
+                    took = time.monotonic() - since
+                    self.slowest[name] = max(self.slowest.get(name, 0.0), round(took, 3))
+            time.sleep(r.uniform(0, 0.01))
+
+    def driver(self) -> None:
+        """Fill a resting order now and then, from the gateway side."""
+        r = random.Random(99)
+        while time.monotonic() < self.deadline:
+            time.sleep(0.3)
+            try:
+                perms = live_perm_ids(self.ctx)
+                if perms and r.random() < 0.5:
+                    force_fill(self.ctx.gw, r.choice(perms))
+                    self.fills_forced += 1
+            except Exception as e:  # noqa: BLE001
+                with self.lock:
+                    self.errors.append(f"driver: {type(e).__name__}: {e}")
+
+    def run(self) -> list[str]:
+        self.deadline = time.monotonic() + self.seconds
+        workers = [threading.Thread(target=self.worker, args=(i,), name=f"soak-{i}",
+                                    daemon=True) for i in range(self.threads)]
+        workers.append(threading.Thread(target=self.driver, name="soak-driver", daemon=True))
+        for t in workers:
+            t.start()
+        stuck: list[str] = []
+        for t in workers:
+            t.join(max(0.0, self.deadline - time.monotonic()) + CALL_LIMIT)
+            if t.is_alive():
+                stuck.append(t.name)
+        with self.lock:
+            now = time.monotonic()
+            stuck += [f"{name} for {now - since:.1f}s" for name, since in self.in_call.values()
+                      if now - since > CALL_LIMIT]
+        return stuck
+
+
+@when(parsers.re(r"(?P<threads>.+?) threads mix every public call for (?P<seconds>.+?) seconds "
+                 r"while the gateway fills orders"))
+def soak(ctx: SimpleNamespace, threads: str, seconds: str) -> None:
+    n = resolve_count(threads)
+    d = resolve_count(seconds, float)
+    s = Soak(ctx, n, d)
+    started = time.monotonic()
+    stuck = s.run()
+    ctx.extra["soak"] = s
+    ctx.extra["stuck"] = stuck
+    record(f"soak_{int(d)}s",
+           threads=n, seconds=d, wall_seconds=round(time.monotonic() - started, 2),
+           calls=sum(s.calls.values()), calls_by_method=dict(s.calls),
+           slowest_call_seconds=dict(s.slowest),
+           exceptions=len(s.errors), exception_samples=s.errors[:10], torn_reads=len(s.torn),
+           deadlocks=len(stuck), orders_placed=s.placed, fills_forced=s.fills_forced)
+
+
+@then("no call raised an unexpected exception and none deadlocked")
+def no_errors(ctx: SimpleNamespace) -> None:
+    s: Soak = ctx.extra["soak"]
+    assert not ctx.extra["stuck"], f"deadlocked: {ctx.extra['stuck']}"
+    assert not s.errors, f"{len(s.errors)} exceptions, e.g.:\n" + "\n".join(s.errors[:10])
+    assert sum(s.calls.values()) > s.threads, "the soak made almost no calls"
+
+
+@then("no reader saw a torn order")
+def no_torn(ctx: SimpleNamespace) -> None:
+    s: Soak = ctx.extra["soak"]
+    assert not s.torn, "\n".join(s.torn[:10])
+
+
+@then("the adapter's orders agree with the gateway's")
+def orders_agree(ctx: SimpleNamespace) -> None:
+    final = assert_orders_agree(ctx.api, ctx.gw, ctx.client_id, timeout=10)
+    record(f"soak_{int(ctx.extra['soak'].seconds)}s",
+           orders_at_gateway=len(final["gateway"]), orders_tracked=len(adapter_orders(ctx.api)),
+           orders_lost=len(final["lost"]),
+           orders_duplicated=sum(len(v) - 1 for v in final["duplicated_refs"].values()))
+
+
+@then("the adapter's positions agree with the gateway's")
+def positions_agree(ctx: SimpleNamespace) -> None:
+    positions = assert_positions_agree(ctx.api, ctx.gw, timeout=10)
+    record(f"soak_{int(ctx.extra['soak'].seconds)}s", positions=len(positions))

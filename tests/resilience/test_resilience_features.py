@@ -1,0 +1,702 @@
+"""resilience.feature: reconnect, reconcile, no duplicate orders, 1100/1101/1102/21xx, 326,
+silent gateway — the real ib_insync client against the simulated gateway."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pytest_bdd import given, parsers, scenarios, then, when
+from resilience_support import (
+    ACCOUNT,
+    PLACE_ORDER,
+    REQ_CONTRACT_DATA,
+    REQ_MARKET_DATA_TYPE,
+    REQ_MKT_DATA,
+    RESTING_BUY,
+    START_API,
+    Timed,
+    adapter_orders,
+    assert_orders_agree,
+    assert_positions_agree,
+    compare_orders,
+    engine_fills,
+    engine_orders,
+    force_fill,
+    gateway_cancel,
+    make_spread,
+    mark_requests,
+    new_requests,
+    order_ref_of,
+    place_resting,
+    record,
+    req_fields,
+    requests_matching,
+    resolve_count,
+    run_with_timeout,
+    summarize,
+    timed_call,
+    wait_for,
+)
+
+from src.brokers import errors as broker_errors
+from src.brokers.base import ACCOUNT_FIELDS, MARKET_DATA_FIELDS
+
+pytestmark = pytest.mark.integration
+
+scenarios("resilience.feature")
+
+LIVE = ("PendingSubmit", "PreSubmitted", "Submitted")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def status_of(api: Any, oid: str) -> str:
+    return str(api.get_order_status(oid).get("status", ""))
+
+
+def perm_id_of(ctx: SimpleNamespace, oid: str) -> int:
+    def find() -> int | None:
+        for o in engine_orders(ctx.gw, ctx.client_id):
+            if o.order_id == int(oid):
+                return o.perm_id
+        return None
+
+    return wait_for(find, 5, f"the gateway to hold order {oid}")
+
+
+def ensure_resting(ctx: SimpleNamespace, want: int, tag: str) -> list[str]:
+    live = [o for o in ctx.resting if status_of(ctx.api, o) in LIVE]
+    k = 0
+    while len(live) < want:
+        oid = place_resting(ctx, ctx.api, f"{tag}-{k}", offset=k % 3)
+        ctx.resting.append(oid)
+        live.append(oid)
+        k += 1
+    wait_for(lambda: all(status_of(ctx.api, o) in ("PreSubmitted", "Submitted") for o in live),
+             5, "resting orders to be acknowledged")
+    return live
+
+
+def quote_key(data: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(data.get(k) for k in ("bid", "ask", "last"))
+
+
+def assert_ticks(api: Any, symbol: str, within: float = 6.0) -> None:
+    """Market data for ``symbol`` is live: answers without error, and the quote moves."""
+    seen: set[tuple[Any, ...]] = set()
+
+    def moved() -> bool:
+        data = api.get_market_data(symbol)
+        assert "error" not in data, f"market data error: {data}"
+        key = quote_key(data)
+        if key[0] is not None or key[2] is not None:
+            seen.add(key)
+        return len(seen) >= 2
+
+    wait_for(moved, within, f"{symbol} quotes to tick", interval=0.2)
+
+
+def error_code(err: Any) -> int | None:
+    for name in ("code", "error_code", "ib_code"):
+        value = getattr(err, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+# ----------------------------------------------------------------------------- the gauntlet
+
+
+@when(parsers.re(r"the gateway is killed and restarted (?P<count>.+?) times, "
+                 r"one resting order filling during each outage"))
+def gauntlet(ctx: SimpleNamespace, count: str) -> None:
+    n = resolve_count(count)
+    api, gw = ctx.api, ctx.gw
+    cycles: list[dict[str, Any]] = []
+    ctx.extra["outage_fills"] = []
+    ctx.extra["cycles"] = cycles
+    ctx.extra["planned"] = n
+    for cycle in range(n):
+        live = ensure_resting(ctx, 2, f"cycle{cycle}")
+        tracked_before = set(adapter_orders(api))
+        victim = live[0]
+        perm = perm_id_of(ctx, victim)
+        reconnects_before = getattr(api, "reconnect_count", None)
+
+        gw.kill()
+        wait_for(lambda: api.connected is False, 5, f"cycle {cycle}: connected to turn False")
+        force_fill(gw, perm)  # the fill happens while the adapter is away
+        wait_for(lambda p=perm: any(f.perm_id == p for f in engine_fills(gw)), 3,
+                 f"cycle {cycle}: the gateway to fill the victim")
+        assert api.connected is False, "connected must stay False while the gateway is down"
+
+        t0 = time.monotonic()
+        gw.restart()
+        wait_for(lambda: api.connected is True, 20, f"cycle {cycle}: reconnect")
+        seconds = time.monotonic() - t0
+        wait_for(lambda v=victim: status_of(api, v) == "Filled", 5,
+                 f"cycle {cycle}: order {victim} filled during the outage to show Filled")
+        missing = tracked_before - set(adapter_orders(api))
+        assert not missing, f"cycle {cycle}: orders no longer tracked: {missing}"
+        c = compare_orders(api, gw, ctx.client_id)
+        assert not c["lost"] and not c["duplicated_refs"] and not c["duplicated_entries"], (
+            f"cycle {cycle}: lost {c['lost']}, duplicated {c['duplicated_refs']} "
+            f"{c['duplicated_entries']}")
+        assert_ticks(api, "AAPL")  # the stream came back with the connection
+        ctx.extra["outage_fills"].append(victim)
+        cycles.append({
+            "cycle": cycle, "reconnect_seconds": round(seconds, 4),
+            "adapter_last_connect_seconds": getattr(api, "last_connect_seconds", None),
+            "reconnect_count": getattr(api, "reconnect_count", None),
+            "reconnect_count_before": reconnects_before,
+        })
+
+
+@then("the adapter reconnected after every restart")
+def reconnected_every_time(ctx: SimpleNamespace) -> None:
+    cycles = ctx.extra["cycles"]
+    n = ctx.extra["planned"]
+    assert len(cycles) == n
+    counts = [c["reconnect_count"] for c in cycles]
+    if all(isinstance(c, int) for c in counts) and counts:
+        first_before = cycles[0]["reconnect_count_before"] or 0
+        assert counts[-1] - first_before >= n, f"reconnect_count went {first_before}→{counts}"
+    times = [c["reconnect_seconds"] for c in cycles]
+    stats = summarize(times)
+    comparison = compare_orders(ctx.api, ctx.gw, ctx.client_id)
+    lost = len(comparison["lost"])
+    duplicated = (sum(len(v) - 1 for v in comparison["duplicated_refs"].values())
+                  + sum(len(v) - 1 for v in comparison["duplicated_entries"].values()))
+    record(f"gauntlet_{n}_restarts",
+           cycles_planned=n, cycles_survived=len(cycles),
+           reconnect_seconds_median=stats["median"], reconnect_seconds_max=stats["max"],
+           reconnect_seconds_min=stats["min"],
+           adapter_last_connect_seconds=[c["adapter_last_connect_seconds"] for c in cycles],
+           orders_tracked=len(comparison["adapter"]), orders_at_gateway=len(comparison["gateway"]),
+           orders_lost=lost, orders_duplicated=duplicated,
+           outage_fills=len(ctx.extra["outage_fills"]),
+           reconnect_seconds=times)
+    print(f"\n[resilience] {len(cycles)}/{n} restarts survived; reconnect median "
+          f"{statistics.median(times):.3f}s max {max(times):.3f}s; lost {lost}, "
+          f"duplicated {duplicated}")
+
+
+@then("no order was lost or duplicated")
+def none_lost_or_duplicated(ctx: SimpleNamespace) -> None:
+    assert_orders_agree(ctx.api, ctx.gw, ctx.client_id)
+
+
+@then("every fill made during an outage appears in the adapter's orders with its commission")
+def outage_fills_visible(ctx: SimpleNamespace) -> None:
+    fills = ctx.extra["outage_fills"]
+    assert fills, "no fill was made during an outage"
+
+    def complete(oid: str) -> bool:
+        st = ctx.api.get_order_status(oid)
+        assert st.get("status") == "Filled", st
+        assert st.get("filled") == st.get("contracts") == 1, st
+        assert st.get("remaining") in (0, 0.0), st
+        assert st.get("filled_price") is not None, st
+        assert st.get("executions"), f"order {oid} has no executions: {st}"
+        assert st.get("commissions"), f"order {oid} has no commissions: {st}"
+        executions = {e.get("execution_id") for e in st["executions"]}
+        commissions = {c.get("execution_id") for c in st["commissions"]}
+        assert executions <= commissions, f"fills without commission: {executions - commissions}"
+        return True
+
+    for oid in fills:
+        wait_for(lambda oid=oid: complete(oid), 5, f"order {oid}'s fill and commission")
+
+
+@then("the adapter's positions agree with the gateway's")
+def positions_agree(ctx: SimpleNamespace) -> None:
+    assert_positions_agree(ctx.api, ctx.gw)
+
+
+@then(parsers.parse("market data for {symbol} ticks again"))
+def ticks_again(ctx: SimpleNamespace, symbol: str) -> None:
+    assert_ticks(ctx.api, symbol)
+
+
+# ----------------------------------------------------------------------------- kill / restart
+
+
+@when("the gateway is killed")
+def kill(ctx: SimpleNamespace) -> None:
+    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
+    ctx.gw.kill()
+
+
+@when("the gateway is restarted")
+def restart(ctx: SimpleNamespace) -> None:
+    ctx.gw.restart()
+
+
+@then("the error is retryable")
+def error_retryable(ctx: SimpleNamespace) -> None:
+    err = ctx.outcome.error
+    assert isinstance(err, broker_errors.RetryableError), repr(err)
+    assert isinstance(err, broker_errors.BrokerError)
+
+
+@given(parsers.parse("the gateway answers with a latency of {ms:d} ms"))
+@when(parsers.parse("the gateway answers with a latency of {ms:d} ms"))
+def latency(ctx: SimpleNamespace, ms: int) -> None:
+    ctx.gw.set_latency(ms)
+
+
+@when(parsers.parse("the gateway is killed and restarted, then killed again as soon as the "
+                    "adapter logs on, {times:d} times"))
+def flap(ctx: SimpleNamespace, times: int) -> None:
+    api, gw = ctx.api, ctx.gw
+    for cycle in range(times):
+        gw.kill()
+        wait_for(lambda: api.connected is False, 5, f"flap {cycle}: connected to turn False")
+        mark_requests(ctx)
+        gw.restart()
+        wait_for(lambda: requests_matching(new_requests(ctx), START_API, ctx.client_id), 10,
+                 f"flap {cycle}: the adapter to log on", interval=0.002)
+        gw.kill()  # in the middle of ib_insync's start-up synchronisation
+        time.sleep(0.1)
+        assert api.connected is False, f"flap {cycle}: connected while the gateway is down"
+
+
+@then(parsers.parse("the adapter reconnected within {seconds:g} seconds"))
+def reconnected_within(ctx: SimpleNamespace, seconds: float) -> None:
+    before = ctx.extra.get("reconnects_before") or 0
+    wait_for(lambda: ctx.api.reconnect_count > before and ctx.api.connected is True, seconds,
+             "the adapter to reconnect")
+
+
+# ----------------------------------------------------------------------------- during the outage
+
+
+@then(parsers.parse("every public method answers within {seconds:g} second in the contract's "
+                    "offline shape"))
+def offline_shapes(ctx: SimpleNamespace, seconds: float) -> None:
+    api = ctx.api
+    oid = ctx.resting[0]
+    spread = make_spread(ctx.gw)
+    checks: list[tuple[str, Callable[[], Any], Callable[[Timed], bool]]] = [
+        ("get_market_data", lambda: api.get_market_data("AAPL"),
+         lambda t: t.error is None and t.value.get("symbol") == "AAPL" and "error" in t.value),
+        ("get_option_chain", lambda: api.get_option_chain("AAPL"),
+         lambda t: t.error is None and t.value == []),
+        ("get_account_summary", api.get_account_summary,
+         lambda t: t.error is None and "error" in t.value and "timestamp" in t.value),
+        ("get_positions", api.get_positions,
+         lambda t: t.error is None and isinstance(t.value, dict)),
+        ("get_order_status", lambda: api.get_order_status(oid),
+         lambda t: t.error is None and t.value.get("id") == oid),
+        ("cancel_order", lambda: api.cancel_order(oid),
+         lambda t: t.error is None and t.value is False),
+        ("place_order", lambda: api.place_order("AAPL", "LONG", 1, spread, "LIMIT",
+                                                RESTING_BUY, order_ref="offline-1"),
+         lambda t: isinstance(t.error, broker_errors.NotConnected)),
+        ("get_next_order_id", api.get_next_order_id,
+         lambda t: t.error is None and isinstance(t.value, int)),
+        ("handle_callbacks", api.handle_callbacks, lambda t: t.error is None),
+    ]
+    problems = []
+    took: dict[str, float] = {}
+    for name, fn, ok in checks:
+        out = timed_call(fn, 30, name)
+        took[name] = round(out.seconds, 3)
+        if not ok(out):
+            problems.append(f"{name}: {out.value!r} / {out.error!r}")
+        if out.seconds > seconds:
+            problems.append(f"{name} took {out.seconds:.2f}s")
+    record("offline_call_seconds", **took)
+    assert not problems, "\n".join(problems)
+
+
+@when(parsers.parse("during the outage the gateway fills the first order, cancels the second "
+                    "and books a position of {qty:d} {symbol}"))
+def outage_events(ctx: SimpleNamespace, qty: int, symbol: str) -> None:
+    gw = ctx.gw
+    first, second = (perm_id_of(ctx, o) for o in ctx.resting[:2])
+    force_fill(gw, first)
+    gateway_cancel(gw, second)
+    con_id = gw.call(lambda: gw.market.stocks[symbol].contract.con_id)
+    gw.call(gw.engine.inject_position, ACCOUNT, con_id, float(qty), 400.0)
+
+
+@then("the first order is Filled, the second Cancelled and the third still live in the adapter")
+def outage_outcome(ctx: SimpleNamespace) -> None:
+    first, second, third = ctx.resting[:3]
+
+    def shows() -> bool:
+        got = [status_of(ctx.api, o) for o in (first, second, third)]
+        assert got[0] == "Filled" and got[1] == "Cancelled" and got[2] in LIVE, got
+        return True
+
+    wait_for(shows, 5, "the outage's events to show in the adapter")
+
+
+# ----------------------------------------------------------------------------- mid-flight drop
+
+
+@when(parsers.parse('I place a limit order with order_ref "{ref}" and the connection drops '
+                    "{moment}"))
+def place_and_drop(ctx: SimpleNamespace, ref: str, moment: str) -> None:
+    spread = make_spread(ctx.gw)
+    mark_requests(ctx)
+    wanted = REQ_CONTRACT_DATA if "qualified" in moment else PLACE_ORDER
+    result: dict[str, Any] = {}
+
+    def call() -> None:
+        result["out"] = timed_call(
+            lambda: ctx.api.place_order("AAPL", "LONG", 1, spread, "LIMIT", RESTING_BUY,
+                                        order_ref=ref), 30, "place_order")
+
+    t = threading.Thread(target=call, name="mid-flight", daemon=True)
+    t.start()
+
+    def arrived() -> bool:
+        reqs = requests_matching(new_requests(ctx), wanted, ctx.client_id)
+        if wanted == PLACE_ORDER:
+            reqs = [r for r in reqs if ref in req_fields(r)]
+        return bool(reqs)
+
+    wait_for(arrived, 10, f"message {wanted} to reach the gateway", interval=0.005)
+    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
+    ctx.gw.drop_clients()
+    t.join(30)
+    assert not t.is_alive(), "place_order did not return after the connection dropped"
+    ctx.outcome = result["out"]
+    ctx.extra["first"] = ctx.outcome
+
+
+@when(parsers.parse('I place a limit order with order_ref "{ref}"'))
+def place_with_ref(ctx: SimpleNamespace, ref: str) -> None:
+    spread = make_spread(ctx.gw)
+    mark_requests(ctx)
+    ctx.outcome = timed_call(
+        lambda: ctx.api.place_order("AAPL", "LONG", 1, spread, "LIMIT", RESTING_BUY,
+                                    order_ref=ref), 30, "place_order")
+    ctx.extra["first"] = ctx.outcome
+
+
+@then(parsers.parse('the adapter does not report the order with order_ref "{ref}" as live'))
+def not_live(ctx: SimpleNamespace, ref: str) -> None:
+    def settled() -> bool:
+        ours = adapter_orders(ctx.api)
+        with_ref = {k: v.get("status") for k, v in ours.items() if order_ref_of(v) == ref}
+        assert all(st not in LIVE for st in with_ref.values()), (
+            f"the adapter reports {with_ref} live; the gateway has "
+            f"{[o for o in engine_orders(ctx.gw) if o.order_ref == ref]}")
+        return True
+
+    wait_for(settled, 3, f"order_ref {ref} not to be reported live")
+
+
+@then(parsers.parse('the adapter tracks exactly one live order with order_ref "{ref}"'))
+def one_live_in_adapter(ctx: SimpleNamespace, ref: str) -> None:
+    ours = adapter_orders(ctx.api)
+    live = [k for k, v in ours.items() if order_ref_of(v) == ref and v.get("status") in LIVE]
+    assert live == [ctx.outcome.value], (live, {k: v.get("status") for k, v in ours.items()})
+
+
+@then("the call returned an order id or raised a retryable error")
+def id_or_retryable(ctx: SimpleNamespace) -> None:
+    out = ctx.outcome
+    if out.error is None:
+        assert isinstance(out.value, str) and out.value, repr(out.value)
+    else:
+        assert isinstance(out.error, broker_errors.RetryableError), repr(out.error)
+
+
+@when(parsers.parse('I retry the order with order_ref "{ref}"'))
+def retry_order(ctx: SimpleNamespace, ref: str) -> None:
+    spread = make_spread(ctx.gw)
+    ctx.outcome = timed_call(
+        lambda: ctx.api.place_order("AAPL", "LONG", 1, spread, "LIMIT", RESTING_BUY,
+                                    order_ref=ref), 20, "place_order retry")
+    assert ctx.outcome.error is None, f"the retry raised {ctx.outcome.error!r}"
+
+
+@then("the retry returned the same order id as a successful first call")
+def same_id(ctx: SimpleNamespace) -> None:
+    first = ctx.extra["first"]
+    if first.error is None:
+        assert ctx.outcome.value == first.value
+
+
+@then(parsers.parse('the gateway holds exactly one order with order_ref "{ref}"'))
+def one_at_gateway(ctx: SimpleNamespace, ref: str) -> None:
+    time.sleep(0.3)  # a wrongly sent second order would arrive by now
+    mine = [o for o in engine_orders(ctx.gw) if o.order_ref == ref]
+    assert len(mine) == 1, f"gateway orders with ref {ref}: {mine}"
+    assert str(mine[0].order_id) == ctx.outcome.value
+
+
+@then(parsers.parse('the adapter tracks exactly one order with order_ref "{ref}"'))
+def one_in_adapter(ctx: SimpleNamespace, ref: str) -> None:
+    ours = adapter_orders(ctx.api)
+    with_ref = [k for k, v in ours.items() if order_ref_of(v) == ref]
+    if with_ref:
+        assert with_ref == [ctx.outcome.value], with_ref
+    assert ctx.outcome.value in ours
+
+
+# ----------------------------------------------------------------------------- auto_reconnect off
+
+
+@when("the gateway drops every client")
+def drop_all(ctx: SimpleNamespace) -> None:
+    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
+    ctx.gw.drop_clients()
+
+
+@then(parsers.parse("the second adapter reports it is not connected within {seconds:g} seconds"))
+def second_not_connected(ctx: SimpleNamespace, seconds: float) -> None:
+    wait_for(lambda: ctx.extra["second"].connected is False, seconds, "second adapter down")
+
+
+@then(parsers.parse("the second adapter is still not connected after {seconds:g} second"))
+def second_stays_down(ctx: SimpleNamespace, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert ctx.extra["second"].connected is False, "reconnected although auto_reconnect off"
+        time.sleep(0.05)
+
+
+@when("the second adapter calls connect()")
+def second_connects(ctx: SimpleNamespace) -> None:
+    ctx.extra["second_ok"] = run_with_timeout(ctx.extra["second"].connect, 20, "connect()")
+
+
+@then("the second adapter is connected")
+def second_connected(ctx: SimpleNamespace) -> None:
+    assert ctx.extra["second_ok"] is True
+    assert ctx.extra["second"].connected is True
+
+
+# ----------------------------------------------------------------------------- max attempts
+
+
+@then(parsers.parse("the second adapter gives up reconnecting after {attempts:d} attempts"))
+def gives_up(ctx: SimpleNamespace, attempts: int) -> None:
+    second = ctx.extra["second"]
+    wait_for(lambda: second.connected is False, 3, "the second adapter to notice the loss")
+    wait_for(lambda: not second.connection.reconnecting, 10, "the supervisor to give up")
+    assert second.connected is False
+    assert len(second.connection.delays) == attempts, second.connection.delays
+
+
+# ----------------------------------------------------------------------------- broadcasts
+
+
+@when(parsers.parse("the gateway broadcasts code {code:d}"))
+def broadcast(ctx: SimpleNamespace, code: int) -> None:
+    ctx.extra.setdefault("reconnects_before", getattr(ctx.api, "reconnect_count", None))
+    mark_requests(ctx)
+    ctx.gw.broadcast_error(code)
+
+
+@then("no market data subscription was sent again")
+def no_resubscribe(ctx: SimpleNamespace) -> None:
+    time.sleep(0.5)
+    again = requests_matching(new_requests(ctx), REQ_MKT_DATA, ctx.client_id)
+    assert not again, f"re-subscribed although data was kept: {again}"
+
+
+@then("every streaming subscription was requested again, with the market data type")
+def resubscribed(ctx: SimpleNamespace) -> None:
+    def done() -> bool:
+        reqs = new_requests(ctx)
+        types = requests_matching(reqs, REQ_MARKET_DATA_TYPE, ctx.client_id)
+        assert types, "reqMarketDataType was not sent again"
+        subs = requests_matching(reqs, REQ_MKT_DATA, ctx.client_id)
+        for symbol in ctx.streams:
+            assert any(symbol in req_fields(r) for r in subs), f"{symbol} not re-subscribed"
+        return True
+
+    wait_for(done, 3, "every stream to be re-subscribed")
+
+
+@then(parsers.parse("the adapter's data health reports the farm {state}"))
+def data_health(ctx: SimpleNamespace, state: str) -> None:
+    def shows() -> bool:
+        health = dict(ctx.api.data_health)
+        assert health, "data_health is empty"
+        text = repr(health).lower()
+        if state == "down":
+            assert any(v is False or str(v).lower() in ("down", "broken", "false")
+                       for v in health.values()), f"no farm reported down: {health}"
+        else:
+            assert all(v is True or str(v).lower() in ("ok", "true") for v in health.values()
+                       if not isinstance(v, (int, float)) or isinstance(v, bool)), (
+                f"a farm is not ok: {health}")
+        return bool(text)
+
+    wait_for(shows, 2, f"data health to show the farm {state}")
+
+
+@then("the adapter stayed connected without reconnecting")
+def stayed_connected(ctx: SimpleNamespace) -> None:
+    time.sleep(0.3)
+    assert ctx.api.connected is True
+    before = ctx.extra.get("reconnects_before")
+    if isinstance(before, int):
+        assert ctx.api.reconnect_count == before
+    assert not requests_matching(new_requests(ctx), START_API, ctx.client_id)
+
+
+# ----------------------------------------------------------------------------- 326
+
+
+@when("a second adapter connects with the same client id")
+def same_client_id(ctx: SimpleNamespace, adapters: Callable[..., Any],
+                   caplog: pytest.LogCaptureFixture) -> None:
+    other = adapters(ctx.gw, ctx.client_id, IBKR_AUTO_RECONNECT=False, IBKR_TIMEOUT=4.0)
+    caplog.clear()
+    ctx.extra["other"] = other
+    ctx.outcome = timed_call(other.connect, 20, "connect() with a client id in use")
+
+
+@then(parsers.parse('its connect() returned False and logged "{text}"'))
+def connect_false(ctx: SimpleNamespace, text: str, caplog: pytest.LogCaptureFixture) -> None:
+    assert ctx.outcome.error is None, f"connect() raised {ctx.outcome.error!r}"
+    assert ctx.outcome.value is False
+    assert ctx.extra["other"].connected is False
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and text in r.getMessage()]
+    assert errors, f"no ERROR record with {text!r}"
+
+
+@then(parsers.parse("its last error carries IB code {code:d}"))
+def other_last_error(ctx: SimpleNamespace, code: int) -> None:
+    err = ctx.extra["other"].last_error
+    assert isinstance(err, broker_errors.BrokerError), repr(err)
+    assert error_code(err) == code, repr(err)
+
+
+@then("the adapter is still connected and answers requests")
+def still_connected(ctx: SimpleNamespace) -> None:
+    time.sleep(0.5)
+    assert ctx.api.connected is True
+    data = run_with_timeout(lambda: ctx.api.get_market_data("AAPL"), 10, "get_market_data")
+    assert "error" not in data, data
+
+
+@when("the gateway restarts and another client takes the adapter's client id first")
+def other_takes_id(ctx: SimpleNamespace, adapters: Callable[..., Any]) -> None:
+    api, gw = ctx.api, ctx.gw
+    for _attempt in range(4):
+        gw.kill()
+        wait_for(lambda: api.connected is False, 5, "connected to turn False")
+        time.sleep(1.0)  # the adapter's backoff reaches its cap
+        gw.restart()
+        other = adapters(gw, ctx.client_id, IBKR_AUTO_RECONNECT=False, IBKR_TIMEOUT=4.0)
+        if run_with_timeout(other.connect, 20, "the other client's connect()"):
+            break
+        run_with_timeout(other.disconnect, 10, "disconnect()")  # the adapter won the race
+        wait_for(lambda: api.connected is True, 10, "the adapter to reconnect")
+    else:
+        pytest.fail("could not take the adapter's client id first in 4 tries")
+    ctx.extra["other"] = other
+    mark_requests(ctx)
+
+
+@then(parsers.parse("the adapter keeps retrying with backoff, not hammering, for {seconds:g} "
+                    "seconds"))
+def keeps_retrying(ctx: SimpleNamespace, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert ctx.api.connected is False, "connected while another client holds the id"
+        time.sleep(0.05)
+    attempts = len(requests_matching(new_requests(ctx), START_API, ctx.client_id))
+    # full jitter, cap 0.5 s: about 4 tries a second; hammering would be hundreds
+    assert 1 <= attempts <= 20 * seconds, f"{attempts} attempts in {seconds}s"
+    err = getattr(ctx.api, "last_error", None)
+    assert error_code(err) == 326, f"last_error while the id is taken: {err!r}"
+    record("client_id_in_use", attempts_while_taken=attempts, seconds=seconds)
+
+
+@when("the other client disconnects")
+def other_leaves(ctx: SimpleNamespace) -> None:
+    run_with_timeout(ctx.extra["other"].disconnect, 10, "disconnect()")
+
+
+# ----------------------------------------------------------------------------- silence
+
+
+@given(parsers.parse("the gateway goes silent for {seconds:g} seconds"))
+def silent(ctx: SimpleNamespace, seconds: float) -> None:
+    ctx.extra["silence_ends"] = time.monotonic() + seconds
+    ctx.gw.go_silent(seconds)
+
+
+@when(parsers.parse("I call {call} on the adapter"))
+def call_method(ctx: SimpleNamespace, call: str) -> None:
+    fn = {
+        "get_market_data": lambda: ctx.api.get_market_data("MSFT"),
+        "get_account_summary": ctx.api.get_account_summary,
+        "get_option_chain": lambda: ctx.api.get_option_chain("SPY"),
+    }[call]
+    ctx.outcome = timed_call(fn, 30, call)
+
+
+@then(parsers.parse("it returned within the request timeout with the contract's shape for "
+                    "{call}"))
+def within_timeout(ctx: SimpleNamespace, call: str) -> None:
+    out = ctx.outcome
+    timeout = 2.0  # IBKR_REQUEST_TIMEOUT in the fast settings
+    assert out.error is None, f"{call} raised {out.error!r}"
+    assert out.seconds <= timeout * 1.5 + 1.0, f"{call} took {out.seconds:.2f}s"
+    value = out.value
+    if call == "get_market_data":
+        assert value.get("symbol") == "MSFT", value
+        assert "error" in value or set(MARKET_DATA_FIELDS) <= set(value), value
+    elif call == "get_account_summary":
+        assert "timestamp" in value, value
+        assert "error" in value or set(ACCOUNT_FIELDS) <= set(value), value
+    else:
+        assert isinstance(value, list), value
+    record("silent_gateway", **{f"{call}_seconds": round(out.seconds, 3)})
+
+
+@then("once the gateway speaks again the adapter answers requests")
+def speaks_again(ctx: SimpleNamespace) -> None:
+    left = max(0.0, ctx.extra["silence_ends"] - time.monotonic())
+
+    def answers() -> bool:
+        if not ctx.api.connected:
+            return False
+        data = ctx.api.get_market_data("AAPL")
+        assert "error" not in data, data
+        return True
+
+    wait_for(answers, left + 15, "the adapter to answer after the silence", interval=0.2)
+
+
+@when(parsers.parse('I request market data for the unknown symbol "{symbol}"'))
+def unknown_symbol(ctx: SimpleNamespace, symbol: str) -> None:
+    ctx.outcome = timed_call(lambda: ctx.api.get_market_data(symbol), 30, "get_market_data")
+
+
+@then(parsers.parse("the result carries an error and came back well before the {seconds:d} "
+                    "second timeout"))
+def error_fast(ctx: SimpleNamespace, seconds: int) -> None:
+    out = ctx.outcome
+    assert out.error is None, repr(out.error)
+    assert "error" in out.value, out.value
+    assert out.seconds < seconds / 2, f"took {out.seconds:.2f}s: the error did not end the wait"
+    record("error_ends_request", seconds=round(out.seconds, 3), timeout=seconds)
+
+
+@then(parsers.parse("the adapter's last error is {name} with IB code {code:d}"))
+def last_error_is(ctx: SimpleNamespace, name: str, code: int) -> None:
+    err = ctx.api.last_error
+    assert isinstance(err, getattr(broker_errors, name)), repr(err)
+    assert error_code(err) == code, repr(err)
+
+
+__all__ = ["ACCOUNT"]
