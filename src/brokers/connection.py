@@ -94,6 +94,8 @@ class ConnectionManager:
             self._connecting = False
             if not self._abort.done():
                 self._abort.cancel()
+            elif not self._abort.cancelled():
+                self._abort.exception()  # retrieved: no "exception never retrieved" noise
         api.last_connect_seconds = time.monotonic() - started
 
     def abort_connect(self, exc: BrokerError) -> None:
@@ -140,14 +142,24 @@ class ConnectionManager:
         if self._reconnect_task is not None and not self._reconnect_task.done():
             self._reconnect_task.cancel()
         self._reconnect_task = None
+        self.api.abort_inflight()
         self.api.ib.disconnect()
+        self._end_session()
         self.api.connected = False
         self.api.metrics.connection_status.set(0)
+
+    def _end_session(self) -> None:
+        """What ib_insync does on a peer close but not on its own ``disconnect()``: fail the
+        pending request futures and clear the session state (positions, portfolio, trades,
+        tickers), so the next session starts from the gateway's truth, not a stale copy."""
+        with contextlib.suppress(Exception):
+            self.api.ib.wrapper.connectionClosed()
 
     def _safe_ib_disconnect(self) -> None:
         try:
             if self.api.ib.isConnected() is True:
                 self.api.ib.disconnect()
+                self._end_session()
         except Exception:  # noqa: BLE001 - cleanup only
             pass
 
@@ -167,6 +179,7 @@ class ConnectionManager:
         api.connected = False
         api.metrics.connection_status.set(0)
         api.order_service.connection_lost()
+        api.abort_inflight()
         if self._connecting or self._user_stop or api.closing:
             return
         if not api.auto_reconnect:

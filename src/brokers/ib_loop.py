@@ -15,6 +15,8 @@ broker from arbitrary threads. Every call is therefore marshalled onto the loop 
 real ``IB`` objects always take the ``<name>Async`` path; plain ``MagicMock`` test doubles (whose
 ``xAsync()`` returns a non-awaitable mock and whose values are configured on the sync name) fall
 back to the sync ``<name>(...)``.
+
+``InflightRequests`` registers requests that a disconnect must end at once.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from src.brokers.errors import RequestTimeout
+from src.brokers.errors import ConnectionLost, RequestTimeout, RetryableError
 from src.utils.logger import get_logger
 
 T = TypeVar("T")
@@ -170,7 +172,9 @@ class IbLoop:
             future.cancel()
             raise RequestTimeout(f"no answer from the IB loop within {timeout:.1f}s") from None
         except concurrent.futures.CancelledError:
-            raise LoopClosed("the call was cancelled (loop stopped)") from None
+            if self.closed:
+                raise LoopClosed("the call was cancelled (loop stopped)") from None
+            raise RetryableError("the request was cancelled on the IB loop") from None
 
 
 # --- calling ib_insync ----------------------------------------------------------------------
@@ -188,3 +192,38 @@ async def ib_request(ib: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     if inspect.isawaitable(result):
         return await result
     return getattr(ib, name)(*args, **kwargs)
+
+
+class InflightRequests:
+    """Gateway requests a disconnect must end at once (loop thread only).
+
+    ib_insync 0.9.86's own ``disconnect()`` leaves in-flight request futures pending, and ticker
+    waits end only on events: ``abort()`` cancels every registered request and its caller gets
+    ``ConnectionLost`` instead of sitting out the request timeout.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._aborted: set[asyncio.Future[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task in self._aborted:
+                raise ConnectionLost("disconnected while the request was in flight") from None
+            raise
+        finally:
+            self._tasks.discard(task)
+            self._aborted.discard(task)
+
+    def abort(self) -> None:
+        for task in list(self._tasks):
+            if not task.done():
+                self._aborted.add(task)
+                task.cancel()

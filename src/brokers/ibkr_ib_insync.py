@@ -7,6 +7,7 @@ one event-loop thread and translates results into the contract's shapes
 ================  =================================================================
 ``ib_loop``       IbLoop (loop thread, run/call with timeouts), ``ib_request`` helper
 ``connection``    connect, start-up work after every (re)connect, reconnect supervisor
+``events``        wiring of the IB events, classification of IB's error callback
 ``orders_service`` BAG orders: place / acknowledge / track / cancel / reconcile
 ``market_data``   streaming quotes (LRU of lines) and option chains (batched, bounded)
 ``account``       account summary and positions from ib_insync's event-kept state
@@ -19,12 +20,11 @@ one event-loop thread and translates results into the contract's shapes
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ib_insync import IB
 
@@ -33,14 +33,7 @@ from src.brokers import validation
 from src.brokers.account import AccountService
 from src.brokers.connection import ConnectionManager
 from src.brokers.errors import (
-    CLIENT_ID_IN_USE,
-    CONNECTIVITY_LOST,
-    CONNECTIVITY_RESTORED_DATA_KEPT,
-    CONNECTIVITY_RESTORED_DATA_LOST,
-    DATA_FARM_DOWN,
-    DATA_FARM_OK,
     BrokerError,
-    ConnectionLost,
     InvalidOrder,
     LiveTradingNotAllowed,
     NotConnected,
@@ -48,11 +41,10 @@ from src.brokers.errors import (
     OrderRejected,
     ReadOnlyViolation,
     RequestTimeout,
-    error_from_ib,
     from_exception,
-    is_warning,
 )
-from src.brokers.ib_loop import IbLoop
+from src.brokers.events import EventRouter
+from src.brokers.ib_loop import IbLoop, InflightRequests
 from src.brokers.market_data import MarketDataService
 from src.brokers.metrics import AdapterMetrics
 from src.brokers.orders_service import OrderService
@@ -61,6 +53,8 @@ from src.models.option import Option, OptionSpread
 from src.utils.logger import log_debug, log_error, log_info, log_warning
 
 __all__ = ["IB", "IBKRIBInsyncApi"]
+
+T = TypeVar("T")
 
 LIVE_PORTS = frozenset({7496, 4001})
 LOCK_HELD = "called while holding the adapter's lock (would deadlock with the event handlers)"
@@ -116,8 +110,13 @@ class IBKRIBInsyncApi:
     called from any thread: it validates on the caller's thread, then runs its ib_insync work on
     the loop thread with a timeout (nothing waits forever). Event handlers run on the loop thread;
     called from another thread (tests) they are marshalled there. ``orders``/``positions`` are
-    written under ``lock``; the lock is never held while waiting on the loop thread. ib_insync
-    pumps its socket on the loop itself, so ``handle_callbacks()`` has nothing to do.
+    written under ``lock``; the adapter never holds it while waiting on the loop thread. A
+    caller that holds ``lock`` itself gets reads (``get_order_status``, ``get_positions``,
+    ``get_account_summary``) from the handler-kept state on its own thread, and calls that need
+    the gateway fail fast (``OrderInterrupted`` / error shapes) instead of deadlocking with the
+    handlers. ``disconnect()`` or a connection loss ends every in-flight request at once
+    (``ConnectionLost``). ib_insync pumps its socket on the loop itself, so
+    ``handle_callbacks()`` has nothing to do.
     ``disconnect()`` keeps the loop (the adapter can reconnect); ``close()`` stops it.
     """
 
@@ -165,6 +164,7 @@ class IBKRIBInsyncApi:
         self.closing = False
         self._next_order_id = 1
         self._id_lock = threading.Lock()  # never api.lock: the loop thread must not wait on it
+        self._inflight = InflightRequests()
 
         self._loop = IbLoop(name=f"ib-loop-{self.client_id}",
                             default_timeout=max(self.request_timeout, 1.0) * 3)
@@ -176,43 +176,16 @@ class IBKRIBInsyncApi:
             self, max_streams if max_streams is not None else setting(
                 config, "IBKR_MAX_STREAMS", 50))
         self.connection = ConnectionManager(self, rng=reconnect_rng, sleep=reconnect_sleep)
-        self._loop.call(self._setup_event_handlers)
+        self.events = EventRouter(self)
+        self._loop.call(self.events.setup)
         if metrics_port is not None:
             try:
                 self.metrics.serve(metrics_port)
             except OSError as exc:
                 log_error(f"Cannot serve metrics on 127.0.0.1:{metrics_port}: {exc}")
 
-    # --- events -------------------------------------------------------------------------------
-
-    def _setup_event_handlers(self) -> None:
-        ib = self.ib
-        ib.connectedEvent += self._on_connected
-        ib.disconnectedEvent += self._on_disconnected
-        ib.orderStatusEvent += self._on_order_status
-        ib.execDetailsEvent += self._on_execution
-        ib.commissionReportEvent += self._on_commission_report
-        ib.positionEvent += self._on_position
-        ib.updatePortfolioEvent += self._on_portfolio
-        ib.accountValueEvent += self._on_account_value
-        ib.errorEvent += self._on_error
-        ib.client.apiError += self._on_api_error
-
-    def _teardown_event_handlers(self) -> None:
-        ib = self.ib
-        for name, handler in (
-            ("connectedEvent", self._on_connected),
-            ("disconnectedEvent", self._on_disconnected),
-            ("orderStatusEvent", self._on_order_status),
-            ("execDetailsEvent", self._on_execution),
-            ("commissionReportEvent", self._on_commission_report),
-            ("positionEvent", self._on_position),
-            ("updatePortfolioEvent", self._on_portfolio),
-            ("accountValueEvent", self._on_account_value),
-            ("errorEvent", self._on_error),
-        ):
-            with contextlib.suppress(Exception):  # best effort
-                getattr(ib, name).disconnect(handler)
+    # --- events (seed handler names; they run on the loop thread, marshalled if called
+    # from another thread; see src/brokers/events.py for the routing) ----------------------
 
     def _dispatch(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run a handler on the loop thread (inline there); handlers never raise."""
@@ -225,30 +198,13 @@ class IBKRIBInsyncApi:
             log_error(f"Error handling IB event {getattr(fn, '__name__', fn)}: {exc}")
 
     def _on_connected(self) -> None:
-        self._dispatch(self._connected_impl)
-
-    def _connected_impl(self) -> None:
-        self.connected = True
-        self.metrics.connection_status.set(1)
-        log_info("Connection to IBKR established")
+        self._dispatch(self.events.connected)
 
     def _on_disconnected(self) -> None:
-        self._dispatch(self._disconnected_impl)
-
-    def _disconnected_impl(self) -> None:
-        if self.connection.user_stopped or self.closing:
-            log_info("Disconnected from IBKR")
-        else:
-            log_warning("Disconnected from IBKR")
-        self.connection.connection_lost("socket closed")
+        self._dispatch(self.events.disconnected)
 
     def _on_api_error(self, message: str) -> None:
-        self._dispatch(self._api_error_impl, message)
-
-    def _api_error_impl(self, message: str) -> None:
-        error = ConnectionLost(f"API connection error: {message}")
-        self.last_error = error
-        self.connection.abort_connect(error)
+        self._dispatch(self.events.api_error, message)
 
     def _on_order_status(self, trade: Any) -> None:
         self._dispatch(self.order_service.on_order_status, trade)
@@ -263,58 +219,22 @@ class IBKRIBInsyncApi:
         self._dispatch(self.account_service.on_position, position)
 
     def _on_portfolio(self, item: Any) -> None:
-        self._dispatch(self._portfolio_impl, item)
-
-    def _portfolio_impl(self, item: Any) -> None:
-        self.account_service.on_position(item, portfolio=True)
+        self._dispatch(lambda: self.account_service.on_position(item, portfolio=True))
 
     def _on_account_value(self, value: Any) -> None:
         self._dispatch(self.account_service.on_account_value, value)
 
     def _on_error(self, reqId: int, errorCode: int, errorString: str,  # noqa: N803 - IB names
                   contract: Any = None) -> None:
-        self._dispatch(self._error_impl, reqId, errorCode, errorString)
+        self._dispatch(self.events.error, reqId, errorCode, errorString)
 
-    def _error_impl(self, req_id: int, code: int, message: str) -> None:
-        if code in CLIENT_ID_IN_USE:
-            error = error_from_ib(code, message)
-            self.last_error = error
-            log_error(f"IBKR error {code}: {message} (client id {self.client_id} in use)")
-            self.connection.abort_connect(error)
-        elif code in CONNECTIVITY_LOST:
-            self.last_error = error_from_ib(code, message)
-            log_error(f"IBKR connection error {code}: {message}")
-            if self.connection.connecting:
-                self.connection.abort_connect(self.last_error)
-            elif code in (1100, 2110):  # IB <-> TWS lost; the socket to TWS is still up
-                self.connected = False
-                self.metrics.connection_status.set(0)
-                self.data_health["ib"] = "down"
-            else:
-                self.connection.connection_lost(f"error {code}")
-        elif code in CONNECTIVITY_RESTORED_DATA_LOST or code in CONNECTIVITY_RESTORED_DATA_KEPT:
-            log_info(f"IBKR connectivity restored ({code}): {message}")
-            self.data_health["ib"] = "ok"
-            if self.ib.isConnected() is not False:
-                self.connected = True
-                self.metrics.connection_status.set(1)
-            if code in CONNECTIVITY_RESTORED_DATA_LOST:
-                self.ib.reqMarketDataType(self.market_data_type)
-                self.market_service.resubscribe_all()
-        elif code in DATA_FARM_DOWN or code in DATA_FARM_OK:
-            farm = message.rsplit(":", 1)[-1].strip() or str(code)
-            self.data_health[farm] = "down" if code in DATA_FARM_DOWN else "ok"
-            (log_warning if code in DATA_FARM_DOWN else log_info)(
-                f"IBKR data farm {farm}: {self.data_health[farm]} ({code})")
-        else:
-            handled = self.order_service.on_error(req_id, code, message)
-            handled = self.market_service.on_error(req_id, code, message) or handled
-            if is_warning(code):
-                log_info(f"IBKR warning {code}: {message}, reqId: {req_id}")
-            else:
-                if not handled:
-                    self.last_error = error_from_ib(code, message)
-                log_error(f"IBKR error {code}: {message}, reqId: {req_id}")
+    async def abortable(self, awaitable: Awaitable[T]) -> T:
+        """Await a request that ``disconnect()`` / a connection loss ends at once (loop thread)."""
+        return await self._inflight.run(awaitable)
+
+    def abort_inflight(self) -> None:
+        """End every in-flight ``abortable`` request with ``ConnectionLost`` (loop thread)."""
+        self._inflight.abort()
 
     # --- the caller's lock -------------------------------------------------------------------
 
@@ -370,7 +290,7 @@ class IBKRIBInsyncApi:
             self.disconnect()
         try:
             if not self._loop.closed:
-                self._loop.call(self._teardown_event_handlers, timeout=self.request_timeout)
+                self._loop.call(self.events.teardown, timeout=self.request_timeout)
         except Exception:  # noqa: BLE001 - best effort
             pass
         self.metrics.close()
@@ -541,7 +461,7 @@ class IBKRIBInsyncApi:
                 raise NotConnected("Not connected to IBKR")
             if self._holds_lock():
                 raise RequestTimeout(LOCK_HELD)
-            return self._loop.run(lambda: self.market_service.quote(symbol),
+            return self._loop.run(lambda: self.abortable(self.market_service.quote(symbol)),
                                   timeout=2 * self.request_timeout + 5)
         except Exception as exc:  # noqa: BLE001 - the contract: error dict
             self.last_error = from_exception(exc)
@@ -558,8 +478,9 @@ class IBKRIBInsyncApi:
                 raise NotConnected("Not connected to IBKR")
             if self._holds_lock():
                 raise RequestTimeout(LOCK_HELD)
-            return self._loop.run(lambda: self.market_service.option_chain(symbol),
-                                  timeout=7 * self.request_timeout + 5)
+            return self._loop.run(
+                lambda: self.abortable(self.market_service.option_chain(symbol)),
+                timeout=7 * self.request_timeout + 5)
         except Exception as exc:  # noqa: BLE001 - the contract: empty list
             self.last_error = from_exception(exc)
             log_error(f"Error getting option chain for {symbol}: {exc}")

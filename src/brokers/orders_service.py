@@ -44,20 +44,21 @@ class OrderService:
 
     def __init__(self, api: IBKRIBInsyncApi) -> None:
         self.api = api
-        self.trades: dict[str, Any] = {}  # order id -> live Trade
+        self.trades: dict[str, Any] = {}  # order id -> live Trade (use _track to set)
+        self._by_trade: dict[int, str] = {}  # id(Trade) -> order id (O(1) event lookup)
         self.refs: dict[str, str] = {}  # orderRef -> order id ("" while placing)
         self.con_ids: dict[tuple[str, str, float, str], int] = {}  # leg -> conId (session cache)
         self.errors: dict[str, list[tuple[int, str]]] = {}  # order id -> gateway errors
         self._ack: dict[str, asyncio.Future[None]] = {}
-        self._cancel: dict[str, asyncio.Future[bool]] = {}
+        self._cancel: dict[str, list[asyncio.Future[bool]]] = {}  # concurrent cancels share one
 
     # --- lookup ---------------------------------------------------------------------------------
 
     def order_id_for(self, trade: Any) -> str | None:
         """Our order id for a Trade: same object, else orderId, permId or orderRef."""
-        for oid, t in self.trades.items():
-            if t is trade:
-                return oid
+        oid_known = self._by_trade.get(id(trade))
+        if oid_known is not None and self.trades.get(oid_known) is trade:
+            return oid_known
         order = getattr(trade, "order", None)
         oid = str(getattr(order, "orderId", ""))
         orders = self.api.orders
@@ -76,6 +77,13 @@ class OrderService:
         client = getattr(order, "clientId", None)
         return not isinstance(client, int) or client in (0, self.api.client_id)
 
+    def _track(self, order_id: str, trade: Any) -> None:
+        old = self.trades.get(order_id)
+        if old is not None:
+            self._by_trade.pop(id(old), None)
+        self.trades[order_id] = trade
+        self._by_trade[id(trade)] = order_id
+
     # --- place --------------------------------------------------------------------------------
 
     async def _qualify_legs(self, legs: tuple[translate.LegSpec, ...]) -> list[int]:
@@ -92,8 +100,9 @@ class OrderService:
             self.con_ids[leg.key()] = con_id
 
         if missing:
-            await asyncio.wait_for(asyncio.gather(*(qualify(leg) for leg in missing)),
-                                   api.request_timeout)
+            await asyncio.wait_for(
+                api.abortable(asyncio.gather(*(qualify(leg) for leg in missing))),
+                api.request_timeout)
         return [self.con_ids[leg.key()] for leg in legs]
 
     async def place(self, symbol: str, direction: str, contracts: int, spread: OptionSpread,
@@ -115,7 +124,8 @@ class OrderService:
             except ContractNotFound as exc:
                 raise OrderRejected(str(exc), 200) from exc
             bag = translate.build_bag(symbol, zip(legs, con_ids, strict=True))
-            order = translate.build_order(price_type, contracts, limit_price, ref, api.account_id)
+            order = translate.build_order(price_type, contracts, limit_price, ref, api.account_id,
+                                          direction)
             trade = api.ib.placeOrder(bag, order)
             order_id = str(trade.order.orderId)
             now = datetime.now()
@@ -126,7 +136,7 @@ class OrderService:
             translate.apply_order_status(record, trade.orderStatus, now)
             with api.lock:
                 api.orders[order_id] = record
-            self.trades[order_id] = trade
+            self._track(order_id, trade)
             self.refs[ref] = order_id
         except BaseException:
             if self.refs.get(ref) == "":
@@ -220,7 +230,8 @@ class OrderService:
             bag = [e for e in record["executions"] if e.get("sec_type") == "BAG"]
             qty = sum(e["shares"] for e in bag)
             if qty:
-                record["filled_price"] = sum(e["shares"] * e["price"] for e in bag) / qty
+                avg = sum(e["shares"] * e["price"] for e in bag) / qty
+                record["filled_price"] = translate.price_sign(record.get("direction")) * avg
 
     def status(self, order_id: str) -> dict[str, Any]:
         self.refresh(order_id)
@@ -232,7 +243,7 @@ class OrderService:
         """Find (and remember) the order a Trade belongs to."""
         order_id = self.order_id_for(trade)
         if order_id is not None and self.trades.get(order_id) is not trade:
-            self.trades[order_id] = trade
+            self._track(order_id, trade)
         return order_id
 
     def on_order_status(self, trade: Any) -> None:
@@ -245,9 +256,8 @@ class OrderService:
         waiter = self._ack.get(order_id)
         if waiter is not None and not waiter.done() and self._acknowledged(order_id, trade):
             waiter.set_result(None)
-        cancel = self._cancel.get(order_id)
-        if cancel is not None and not cancel.done() and status in translate.TERMINAL_STATUSES:
-            cancel.set_result(status in CANCELLED)
+        if status in translate.TERMINAL_STATUSES:
+            self._end_cancels(order_id, status in CANCELLED)
 
     def on_execution(self, trade: Any, fill: Any) -> None:
         order_id = self.link(trade)
@@ -285,16 +295,20 @@ class OrderService:
         ack = self._ack.get(order_id)
         if ack is not None and not ack.done():
             ack.set_result(None)
-        cancel = self._cancel.get(order_id)
-        if cancel is not None and not cancel.done():
-            cancel.set_result(code in ORDER_CANCELLED)
+        self._end_cancels(order_id, code in ORDER_CANCELLED)
         if code not in ORDER_CANCELLED:
             self.api.last_error = error_from_ib(code, message)
         return True
 
     # --- cancel -----------------------------------------------------------------------------
 
+    def _end_cancels(self, order_id: str, confirmed: bool) -> None:
+        for waiter in self._cancel.get(order_id, []):
+            if not waiter.done():
+                waiter.set_result(confirmed)
+
     async def cancel(self, order_id: str, timeout: float) -> bool:
+        """Send one cancel (concurrent callers for the same order share it); wait, bounded."""
         record_status = self.status(order_id).get("status")
         trade = self.trades.get(order_id)
         if record_status is None or trade is None:
@@ -303,16 +317,18 @@ class OrderService:
         if record_status in translate.TERMINAL_STATUSES:
             log_warning(f"Cannot cancel order {order_id} with status {record_status}")
             return False
+        waiters = self._cancel.setdefault(order_id, [])
+        first = not waiters
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._cancel[order_id] = waiter
+        waiters.append(waiter)
         try:
-            self.api.ib.cancelOrder(trade.order)
-            log_info(f"Cancellation request sent for order {order_id}")
-            self.refresh(order_id)
-            status = getattr(trade.orderStatus, "status", "")
-            if status in CANCELLED:
-                log_info(f"Order {order_id} cancelled")
-                return True
+            if first:
+                self.api.ib.cancelOrder(trade.order)
+                log_info(f"Cancellation request sent for order {order_id}")
+                self.refresh(order_id)
+                if getattr(trade.orderStatus, "status", "") in CANCELLED:
+                    log_info(f"Order {order_id} cancelled")
+                    return True
             if waiter.done():
                 confirmed = waiter.result()
             else:
@@ -322,16 +338,16 @@ class OrderService:
                     log_warning(f"Order {order_id} cancel sent, not yet confirmed")
                     return True
             self.refresh(order_id)
-            if confirmed:
-                log_info(f"Order {order_id} cancelled")
-                return True
             final = self.status(order_id).get("status")
-            if final in CANCELLED:
+            if confirmed or final in CANCELLED:
+                log_info(f"Order {order_id} cancelled")
                 return True
             log_warning(f"Order {order_id} could not be cancelled (status {final})")
             return False
         finally:
-            self._cancel.pop(order_id, None)
+            waiters.remove(waiter)
+            if not waiters:
+                self._cancel.pop(order_id, None)
 
     # --- reconnect ----------------------------------------------------------------------------
 
@@ -340,14 +356,15 @@ class OrderService:
         for waiter in list(self._ack.values()):
             if not waiter.done():
                 waiter.set_result(None)
-        for cancel in list(self._cancel.values()):
-            if not cancel.done():
-                cancel.set_result(False)
+        for order_id in list(self._cancel):
+            self._end_cancels(order_id, False)
 
     def _orphan(self, order_id: str, record: dict[str, Any]) -> None:
         """A never-acknowledged order the gateway does not know after a reconnect: it was not
         received. Mark it Inactive and free its order_ref so a retry sends it again."""
-        self.trades.pop(order_id, None)
+        old = self.trades.pop(order_id, None)
+        if old is not None:
+            self._by_trade.pop(id(old), None)
         ref = record.get("order_ref")
         if isinstance(ref, str) and self.refs.get(ref) == order_id:
             del self.refs[ref]
@@ -374,7 +391,7 @@ class OrderService:
             if trade is not None:
                 if self.trades.get(order_id) is not trade:
                     linked += 1
-                self.trades[order_id] = trade
+                self._track(order_id, trade)
             elif record.get("status") in translate.PENDING_STATUSES:
                 self._orphan(order_id, record)
                 continue

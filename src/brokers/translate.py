@@ -37,6 +37,16 @@ LEG_ACTIONS: Final[Mapping[str, tuple[str, str]]] = {
 }
 BAG_ACTION: Final = "BUY"       # … the BAG order itself is always bought (never flip both)
 
+PRICE_SIGN: Final[Mapping[str, float]] = {"LONG": 1.0, "SHORT": -1.0}
+"""SHORT buys the reversed legs: a credit combo, which IB prices negative. A SHORT limit X
+("receive at least X") is sent as BUY @ -X; fills are reported back in the caller's convention
+(``filled_price`` = the credit received, positive), like ``limit_price``."""
+
+
+def price_sign(direction: Any) -> float:
+    """+1 for LONG (and unknown), -1 for SHORT: IB's BAG price ↔ the caller's price."""
+    return PRICE_SIGN.get(direction, 1.0) if isinstance(direction, str) else 1.0
+
 EXCHANGE: Final = "SMART"
 CURRENCY: Final = "USD"
 
@@ -101,12 +111,15 @@ def build_bag(symbol: str, legs: Iterable[tuple[LegSpec, int]]) -> Contract:
 
 
 def build_order(price_type: str, contracts: int, limit_price: float | None,
-                order_ref: str, account: str) -> Order:
-    """LimitOrder/MarketOrder, action ``BAG_ACTION``, with ``orderRef`` and ``account``."""
+                order_ref: str, account: str, direction: str = "LONG") -> Order:
+    """LimitOrder/MarketOrder, action ``BAG_ACTION``, with ``orderRef`` and ``account``.
+
+    The limit is signed by ``PRICE_SIGN[direction]`` (a SHORT's credit is a negative price).
+    """
     order: Order
     if price_type == "LIMIT":
         assert limit_price is not None
-        order = LimitOrder(BAG_ACTION, contracts, float(limit_price))
+        order = LimitOrder(BAG_ACTION, contracts, price_sign(direction) * float(limit_price))
     else:
         order = MarketOrder(BAG_ACTION, contracts)
     order.orderRef = order_ref
@@ -390,9 +403,9 @@ def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime) -
         record["remaining"] = remaining
     elif filled is not None and filled > 0:
         record["filled"] = max(filled, record.get("filled") or 0.0)
-    avg = clean(getattr(status_obj, "avgFillPrice", None))
+    avg = finite(getattr(status_obj, "avgFillPrice", None))
     if avg is not None and avg != 0.0:
-        record["filled_price"] = avg
+        record["filled_price"] = price_sign(record.get("direction")) * avg
     perm = getattr(status_obj, "permId", None)
     if isinstance(perm, int) and not isinstance(perm, bool) and perm > 0:
         record["perm_id"] = perm

@@ -28,6 +28,24 @@ Feature: The lock discipline holds under load
     And no reader saw a torn order
     And the adapter's orders agree with the gateway's
     And the adapter's positions agree with the gateway's
+    And the gateway saw no pacing violation
+
+  Scenario: Threads mix every public call while the gateway is killed and restarted (quick)
+    When $SOAK_THREADS (default 16) threads mix every public call for $SOAK_SECONDS (default 5) seconds while the gateway fills orders and restarts every 1.5 seconds
+    Then no call raised an unexpected exception and none deadlocked
+    And no reader saw a torn order
+    And the adapter's orders agree with the gateway's
+    And the adapter's positions agree with the gateway's
+    And the gateway saw no pacing violation
+
+  @soak
+  Scenario: Threads mix every public call for 30 seconds while the gateway is killed and restarted
+    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders and restarts every 3 seconds
+    Then no call raised an unexpected exception and none deadlocked
+    And no reader saw a torn order
+    And the adapter's orders agree with the gateway's
+    And the adapter's positions agree with the gateway's
+    And the gateway saw no pacing violation
 
   @soak
   Scenario: Threads mix every public call for 30 seconds while the gateway streams and fills
@@ -36,3 +54,4 @@ Feature: The lock discipline holds under load
     And no reader saw a torn order
     And the adapter's orders agree with the gateway's
     And the adapter's positions agree with the gateway's
+    And the gateway saw no pacing violation

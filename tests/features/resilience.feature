@@ -1,9 +1,9 @@
 @integration
 Feature: The adapter survives the gateway
   The real ib_insync client inside the adapter talks the TWS wire protocol to a simulated
-  gateway that we kill, restart, drop, silence and make broadcast IB's connectivity codes.
-  The adapter reconnects by itself, reconciles what happened while it was away, and never
-  turns one order into two.
+  gateway that we kill, restart, drop and flap. The adapter reconnects by itself, reconciles
+  what happened while it was away (fills, cancels, positions), answers at once while it is
+  down, and never turns one order into two.
 
   Background:
     Given a simulated IB gateway
@@ -30,6 +30,15 @@ Feature: The adapter survives the gateway
     And the adapter's positions agree with the gateway's
     And market data for AAPL ticks again
 
+  Scenario: Restarts with a slow gateway (150 ms each way)
+    Given 2 resting limit orders on AAPL bull call spreads
+    And market data streaming for AAPL
+    And the gateway answers with a latency of 150 ms
+    When the gateway is killed and restarted 2 times, one resting order filling during each outage
+    Then no order was lost or duplicated
+    And every fill made during an outage appears in the adapter's orders with its commission
+    And market data for AAPL ticks again
+
   Scenario: While the gateway is down every public method answers at once, in the contract's shapes
     Given 1 resting limit orders on AAPL bull call spreads
     When the gateway is killed
@@ -46,6 +55,28 @@ Feature: The adapter survives the gateway
     And no order was lost or duplicated
     And the adapter's positions agree with the gateway's
 
+  Scenario: disconnect() then connect() shows what the gateway did in between
+    Given 3 resting limit orders on AAPL bull call spreads
+    And the gateway books a position of 7 MSFT
+    And market data streaming for AAPL
+    When I disconnect the adapter
+    And during the outage the gateway fills the first order, cancels the second and books a position of 0 MSFT
+    And I connect the adapter again
+    Then the first order is Filled, the second Cancelled and the third still live in the adapter
+    And no order was lost or duplicated
+    And the adapter's positions agree with the gateway's
+    And market data for AAPL ticks again
+
+  Scenario: Two adapters keep their own orders through a restart
+    Given 2 resting limit orders on AAPL bull call spreads
+    And a second adapter with client id 12 connected with IBKR_REQUEST_TIMEOUT=2.0
+    And the second adapter has 2 resting orders
+    When the gateway is killed
+    And the gateway is restarted
+    Then the adapter is connected again within 5 seconds
+    And the second adapter is connected again within 5 seconds
+    And each adapter tracks exactly its own orders
+
   Scenario: The gateway flaps while the adapter is still synchronising after a reconnect
     Given 2 resting limit orders on AAPL bull call spreads
     When the gateway is killed and restarted, then killed again as soon as the adapter logs on, 3 times
@@ -54,16 +85,16 @@ Feature: The adapter survives the gateway
     And no order was lost or duplicated
     And market data for AAPL ticks again
 
-  Scenario Outline: Error <code> on a live socket makes the adapter reconnect by itself
-    Given 1 resting limit orders on AAPL bull call spreads
-    When the gateway broadcasts code <code>
-    Then the adapter reconnected within 5 seconds
-    And no order was lost or duplicated
+  Scenario Outline: A <call> in flight when the connection drops ends at once
+    Given the gateway answers with a latency of 1500 ms
+    When I call <call> and the gateway drops every client while it waits
+    Then the call ended within 1 second of the drop, in the contract's error shape
+    And the adapter is connected again within 5 seconds
 
     Examples:
-      | code |
-      | 504  |
-      | 502  |
+      | call                |
+      | get_market_data     |
+      | get_option_chain    |
 
   Scenario: place_order while disconnected is refused with a retryable error and sends nothing
     Given 1 resting limit orders on AAPL bull call spreads
@@ -126,66 +157,3 @@ Feature: The adapter survives the gateway
     And the second adapter is still not connected after 1 second
     When the second adapter calls connect()
     Then the second adapter is connected
-
-  Scenario: 1100 connectivity lost, then 1102 restored with data kept
-    Given market data streaming for AAPL
-    When the gateway broadcasts code 1100
-    Then the adapter reports it is not connected within 2 seconds
-    When I place a limit order for 1 AAPL bull call spread
-    Then it raises NotConnected
-    And the gateway received no new order
-    When the gateway broadcasts code 1102
-    Then the adapter reports it is connected within 2 seconds
-    And no market data subscription was sent again
-    And market data for AAPL ticks again
-
-  Scenario: 1101 restored with data lost re-subscribes every stream and the market data type
-    Given market data streaming for AAPL and MSFT
-    When the gateway broadcasts code 1100
-    And the gateway broadcasts code 1101
-    Then the adapter reports it is connected within 2 seconds
-    And every streaming subscription was requested again, with the market data type
-    And market data for AAPL ticks again
-
-  Scenario Outline: Data farm notices are data health, not a disconnect
-    When the gateway broadcasts code <code>
-    Then the adapter's data health reports the farm <state>
-    And the adapter stayed connected without reconnecting
-
-    Examples:
-      | code | state |
-      | 2103 | down  |
-      | 2105 | down  |
-      | 2104 | ok    |
-      | 2106 | ok    |
-
-  Scenario: A second adapter with the same client id fails cleanly
-    When a second adapter connects with the same client id
-    Then its connect() returned False and logged "Failed to connect to IBKR"
-    And its last error carries IB code 326
-    And the adapter is still connected and answers requests
-
-  Scenario: A reconnect that hits 326 (client id in use) waits it out
-    When the gateway restarts and another client takes the adapter's client id first
-    Then the adapter keeps retrying with backoff, not hammering, for 2 seconds
-    When the other client disconnects
-    Then the adapter is connected again within 5 seconds
-    And no order was lost or duplicated
-
-  Scenario Outline: A request the gateway never answers returns within its timeout
-    Given the gateway goes silent for 4 seconds
-    When I call <call> on the adapter
-    Then it returned within the request timeout with the contract's shape for <call>
-    And once the gateway speaks again the adapter answers requests
-
-    Examples:
-      | call                 |
-      | get_market_data      |
-      | get_account_summary  |
-      | get_option_chain     |
-
-  Scenario: An error answering a request ends it at once
-    Given a connected adapter with IBKR_REQUEST_TIMEOUT=8.0
-    When I request market data for the unknown symbol "ZZZZ"
-    Then the result carries an error and came back well before the 8 second timeout
-    And the adapter's last error is ContractNotFound with IB code 200

@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -28,7 +30,11 @@ if _ROOT not in sys.path:  # `pytest` (not `python -m pytest`) without a pythonp
 from integ_support import ACCOUNT  # noqa: E402
 
 _client_ids = itertools.count(100)
+# Optional: run the suite against a slower gateway (e.g. INTEG_GATEWAY_LATENCY_MS=30).
+LATENCY_MS = float(os.environ.get("INTEG_GATEWAY_LATENCY_MS", "0"))
 _CODE = re.compile(r"\b(?:Error|Warning) (\d+), reqId")
+# ib_insync's loggers, and asyncio's (an exception nobody retrieved is a lost error).
+_WATCHED_LOGGERS = ("ib_insync", "asyncio")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,22 +66,29 @@ class _Collector(logging.Handler):
 
 @pytest.fixture(autouse=True)
 def ib_error_guard(request: pytest.FixtureRequest) -> Iterator[_Collector]:
-    """Fail the test on an unexpected ERROR from ib_insync (codes a test provokes are allowed)."""
+    """Fail the test on an unexpected ERROR from ib_insync's loggers or asyncio's (an exception
+    never retrieved); IB error codes / message patterns a test provokes are allowed."""
     allowed: set[int] = set()
     patterns: list[re.Pattern[str]] = []
     for mark in request.node.iter_markers("allow_ib_errors"):
         allowed.update(int(c) for c in mark.args)
         patterns.extend(re.compile(p) for p in mark.kwargs.get("patterns", ()))
     collector = _Collector()
-    root = logging.getLogger("ib_insync")
-    root.addHandler(collector)
+    watched = [logging.getLogger(name) for name in _WATCHED_LOGGERS]
+    for logger in watched:
+        logger.addHandler(collector)
     try:
         yield collector
     finally:
-        root.removeHandler(collector)
+        gc.collect()  # surface "Future exception was never retrieved" in the test that caused it
+        for logger in watched:
+            logger.removeHandler(collector)
     bad = []
     for rec in collector.records:
         msg = rec.getMessage()
+        if rec.name.startswith("asyncio"):  # never allowed: a lost exception is always a bug
+            bad.append(f"{rec.name}: {msg}")
+            continue
         m = _CODE.search(msg)
         if m and int(m.group(1)) in allowed:
             continue
@@ -83,14 +96,16 @@ def ib_error_guard(request: pytest.FixtureRequest) -> Iterator[_Collector]:
             continue
         bad.append(f"{rec.name}: {msg}")
     if bad:
-        pytest.fail("unexpected ERROR from ib_insync:\n  " + "\n  ".join(bad), pytrace=False)
+        pytest.fail("unexpected ERROR log (ib_insync / asyncio):\n  " + "\n  ".join(bad),
+                    pytrace=False)
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Any]:
     from src.simulator import SimulatedGateway
 
-    with SimulatedGateway(port=0, seed=1, latency_ms=0, accounts=[ACCOUNT], pacing=True) as gw:
+    with SimulatedGateway(port=0, seed=1, latency_ms=LATENCY_MS, accounts=[ACCOUNT],
+                          pacing=True) as gw:
         yield gw
 
 
@@ -134,6 +149,7 @@ def make_api(gateway: Any) -> Iterator[Callable[..., Any]]:
             close = getattr(api, "close", None)
             if callable(close):
                 close()
+    built.clear()  # let the adapters be collected now (the error guard runs gc after this)
 
 
 @pytest.fixture

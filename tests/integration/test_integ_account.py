@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -154,5 +155,33 @@ def test_positions_from_a_thread_and_after_reconnect(gateway: Any, make_api: Any
         _inject(gateway, MSFT_CON_ID, 9, 410.0)  # changes while the adapter is away
         assert api.connect() is True
         wait_until(lambda: _qty(api, "MSFT") == 9, what="MSFT 9 after reconnect")
+        api.disconnect()
+        _inject(gateway, MSFT_CON_ID, 0, 0.0)  # closed while the adapter is away
+        assert api.connect() is True
+        time.sleep(0.2)
+        assert "MSFT" not in api.get_positions(), "a position closed while away came back"
     finally:
         _inject(gateway, MSFT_CON_ID, 0, 0.0)
+
+
+def test_positions_and_orders_attributes_follow_events(gateway: Any, api: Any) -> None:
+    """Host code may read ``api.positions`` / ``api.orders`` directly (under ``api.lock``):
+    they follow the gateway's events without any method being called."""
+    _inject(gateway, MSFT_CON_ID, 5, 410.0)
+    try:
+        def msft_qty() -> Any:
+            with api.lock:
+                row = api.positions.get("MSFT")
+                return row and row["quantity"]
+
+        wait_until(lambda: msft_qty() == 5, what="api.positions['MSFT'] == 5")
+        order_id = api.place_order("AAPL", "LONG", 1, bear_put(gateway, expiry_index=2), "MARKET")
+
+        def order_status() -> Any:
+            with api.lock:
+                return api.orders.get(order_id, {}).get("status")
+
+        wait_until(lambda: order_status() == "Filled", what="api.orders[...] Filled")
+    finally:
+        _inject(gateway, MSFT_CON_ID, 0, 0.0)
+    wait_until(lambda: msft_qty() in (None, 0, 0.0), what="MSFT gone from api.positions")

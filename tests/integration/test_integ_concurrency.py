@@ -114,4 +114,6 @@ def test_eight_threads_call_the_api_concurrently(gateway: Any, api: Any) -> None
     assert not stuck, f"threads did not finish (deadlock?): {stuck}"
     assert not any(loops.values()), loops
     assert not errors, {k: repr(v) for k, v in errors.items()}
+    # Two chains, quotes and orders at once stayed inside IB's 50 messages/s.
+    assert gateway.stats()["pacing_violations"] == 0
     gateway.call(gateway.engine.inject_position, ACCOUNT, AAPL_CON_ID, 0, 0.0)

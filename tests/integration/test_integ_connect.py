@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import time
@@ -9,6 +10,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from conftest import api_config
 from integ_support import ACCOUNT, run_in_thread, wait_until
 from metrics_support import metric_value
 
@@ -68,6 +70,21 @@ def test_connect_to_a_closed_port_returns_false_and_logs(
     assert data["symbol"] == "AAPL" and "error" in data
 
 
+@pytest.mark.allow_ib_errors(patterns=(r"API connection failed", r"Make sure API port"))
+def test_failed_connect_leaves_no_unretrieved_exception(gateway: Any) -> None:
+    """asyncio logs "Future exception was never retrieved" at ERROR when such a future is
+    collected; the error guard fails the test on it."""
+    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+
+    api = IBKRIBInsyncApi(api_config(gateway, IBKR_PORT=_free_port(), IBKR_TIMEOUT=2.0))
+    try:
+        assert api.connect() is False
+    finally:
+        api.close()
+    del api
+    gc.collect()
+
+
 def test_connect_and_disconnect_from_a_thread_without_event_loop(make_api: Any) -> None:
     api = make_api(connect=False)
     assert run_in_thread(api.connect) is True
@@ -93,6 +110,18 @@ def test_disconnect_is_idempotent_and_reconnect_works(make_api: Any) -> None:
     quote = api.get_market_data("AAPL")
     assert "error" not in quote, quote
     assert quote["bid"] is not None
+
+
+def test_connect_when_connected_keeps_the_session(gateway: Any, api: Any) -> None:
+    def sessions() -> int:
+        return gateway.call(lambda: sum(1 for s in gateway.runtime.server.sessions()
+                                        if s.client_id == api.test_client_id))
+
+    assert sessions() == 1
+    assert api.connect() is True
+    assert run_in_thread(api.connect) is True
+    assert sessions() == 1
+    assert "error" not in api.get_market_data("AAPL")
 
 
 def test_next_order_ids_are_unique_and_increasing(api: Any) -> None:
@@ -124,6 +153,22 @@ def test_prometheus_endpoint_served_on_localhost(make_api: Any) -> None:
     assert "ib_connection_status" in body
     line = next(ln for ln in body.splitlines() if ln.startswith("ib_connection_status"))
     assert float(line.split()[-1]) == 1.0
+    # Bound to loopback only: the host's other address refuses.
+    other = _non_loopback_address()
+    if other is not None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            assert s.connect_ex((other, port)) != 0, f"metrics reachable on {other}"
+
+
+def _non_loopback_address() -> str | None:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.255", 9))  # no packet is sent for UDP connect
+            addr = str(s.getsockname()[0])
+    except OSError:
+        return None
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
 
 
 def _try(fn: Any) -> Any:

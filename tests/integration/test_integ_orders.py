@@ -179,6 +179,7 @@ def test_marketable_limit_order_fills(gateway: Any, api: Any) -> None:
 @pytest.mark.allow_ib_errors(201)
 def test_market_closed_rejection_raises_promptly(
         gateway: Any, api: Any, caplog: pytest.LogCaptureFixture) -> None:
+    errors_before = metric_value(api, "ib_order_errors_total") or 0.0
     set_market_open(gateway, False)
     try:
         with caplog.at_level(logging.ERROR):
@@ -189,6 +190,7 @@ def test_market_closed_rejection_raises_promptly(
     finally:
         set_market_open(gateway, True)
     assert elapsed < PROMPT, f"took {elapsed:.2f}s: waited for a timeout, not the rejection"
+    assert metric_value(api, "ib_order_errors_total") == errors_before + 1
     assert any("Error placing order" in r.getMessage() and r.levelno >= logging.ERROR
                for r in caplog.records)
     # The gateway saw it and rejected it.
@@ -262,3 +264,17 @@ def test_orders_total_metric_counts_placements(gateway: Any, api: Any) -> None:
     assert after is not None and after - before >= 2
     api.cancel_order(oid)
     assert sim_order(gateway, api.test_client_id, oid) is not None
+
+
+@pytest.mark.allow_ib_errors(161, 10147)
+def test_cancel_racing_a_fill_returns_and_the_fill_wins(gateway: Any, api: Any) -> None:
+    """Cancel sent while the gateway fills the order: cancel_order answers (True: sent, or
+    False: already final) without hanging, and the order ends Filled everywhere."""
+    order_id = api.place_order("AAPL", "LONG", 1, bear_put(gateway, expiry_index=3), "MARKET")
+    t0 = time.monotonic()
+    result = run_in_thread(api.cancel_order, order_id, timeout=8.0)
+    assert result in (True, False)
+    assert time.monotonic() - t0 < PROMPT
+    wait_until(lambda: api.get_order_status(order_id)["status"] == "Filled", what="Filled")
+    assert sim_status(gateway, api.test_client_id, order_id) == "Filled"
+    assert api.cancel_order(order_id) is False

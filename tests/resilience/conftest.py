@@ -34,6 +34,9 @@ from resilience_support import (  # noqa: E402
     RESTING_BUY,
     RESULTS,
     adapter_orders,
+    assert_orders_agree,
+    assert_positions_agree,
+    assert_ticks,
     connect_adapter,
     error_class,
     make_config,
@@ -103,8 +106,18 @@ def adapters() -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _debug_logs(caplog: pytest.LogCaptureFixture) -> None:
+def _debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Adapter logs at DEBUG; and no scenario may leave an asyncio exception unretrieved (an
+    error nobody handled: asyncio logs "... exception was never retrieved" when it is dropped)."""
     caplog.set_level(logging.DEBUG, logger="ibkr")
+    yield
+    import gc
+
+    gc.collect()
+    dropped = [r.getMessage().splitlines()[0] + " " + str(getattr(r, "exc_info", "") or "")
+               for r in caplog.get_records("call") + caplog.get_records("teardown")
+               if r.name == "asyncio" and "never retrieved" in r.getMessage()]
+    assert not dropped, f"{len(dropped)} unretrieved asyncio exceptions, e.g. {dropped[0]}"
 
 
 # ----------------------------------------------------------------------------- session hooks
@@ -245,3 +258,47 @@ def no_new_order(ctx: SimpleNamespace) -> None:
     sent = requests_matching(new_requests(ctx), PLACE_ORDER)
     assert not sent, f"the gateway received placeOrder: {sent}"
 
+
+@then("no order was lost or duplicated")
+def none_lost_or_duplicated(ctx: SimpleNamespace) -> None:
+    assert_orders_agree(ctx.api, ctx.gw, ctx.client_id)
+
+
+@then("the adapter's positions agree with the gateway's")
+def positions_agree(ctx: SimpleNamespace) -> None:
+    assert_positions_agree(ctx.api, ctx.gw)
+
+
+@then(parsers.parse("market data for {symbol} ticks again"))
+def ticks_again(ctx: SimpleNamespace, symbol: str) -> None:
+    assert_ticks(ctx.api, symbol)
+
+
+@when("the gateway is killed")
+def kill(ctx: SimpleNamespace) -> None:
+    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
+    ctx.gw.kill()
+
+
+@when("the gateway is restarted")
+def restart(ctx: SimpleNamespace) -> None:
+    ctx.gw.restart()
+
+
+@then(parsers.parse("the adapter reconnected within {seconds:g} seconds"))
+def reconnected_within(ctx: SimpleNamespace, seconds: float) -> None:
+    before = ctx.extra.get("reconnects_before") or 0
+    wait_for(lambda: ctx.api.reconnect_count > before and ctx.api.connected is True, seconds,
+             "the adapter to reconnect")
+
+
+@when("the gateway drops every client")
+def drop_all(ctx: SimpleNamespace) -> None:
+    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
+    ctx.gw.drop_clients()
+
+
+@given(parsers.parse("the gateway goes silent for {seconds:g} seconds"))
+def silent(ctx: SimpleNamespace, seconds: float) -> None:
+    ctx.extra["silence_ends"] = time.monotonic() + seconds
+    ctx.gw.go_silent(seconds)

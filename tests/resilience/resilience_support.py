@@ -284,30 +284,16 @@ def request_log(gw: Any) -> list[Any]:
 
 
 def req_msg_id(r: Any) -> int:
-    for name in ("msg_id", "msgId", "message_id"):
-        if hasattr(r, name):
-            return int(getattr(r, name))
-    if isinstance(r, dict):
-        return int(r.get("msg_id", r.get("msgId", -1)))
-    return int(r[1]) if isinstance(r, tuple) else -1
+    """``gw.requests`` rows are ``(client_id, msg_id, fields after the msg id)``."""
+    return int(r[1])
 
 
-def req_client_id(r: Any) -> int | None:
-    for name in ("client_id", "clientId"):
-        if hasattr(r, name):
-            v = getattr(r, name)
-            return None if v is None else int(v)
-    if isinstance(r, dict):
-        return r.get("client_id")
-    return int(r[0]) if isinstance(r, tuple) else None
+def req_client_id(r: Any) -> int:
+    return int(r[0])
 
 
 def req_fields(r: Any) -> list[str]:
-    if hasattr(r, "fields"):
-        return list(r.fields)
-    if isinstance(r, dict):
-        return list(r.get("fields", []))
-    return list(r[2]) if isinstance(r, tuple) and len(r) > 2 else []
+    return list(r[2])
 
 
 def requests_matching(log: Iterable[Any], msg_id: int, client_id: int | None = None) -> list[Any]:
@@ -328,12 +314,16 @@ def order_ref_of(entry: dict[str, Any]) -> str:
     return str(entry.get("order_ref") or entry.get("orderRef") or "")
 
 
+LIVE_STATUSES = frozenset({"PendingSubmit", "PreSubmitted", "Submitted", "PendingCancel"})
+
+
 def compare_orders(api: Any, gw: Any, client_id: int) -> dict[str, Any]:
     """Orders lost / duplicated between the adapter and the gateway, for one client id.
 
     lost: an order the gateway holds for this client that the adapter does not track.
     duplicated: two gateway orders carrying the same order_ref (a retry that became a second
     order), or two adapter entries for one gateway order.
+    phantoms: orders the adapter reports live that the gateway does not hold.
     """
     ours = adapter_orders(api)
     theirs = engine_orders(gw, client_id)
@@ -349,8 +339,11 @@ def compare_orders(api: Any, gw: Any, client_id: int) -> dict[str, Any]:
         if perm:
             by_perm.setdefault(int(perm), []).append(oid)
     dup_entries = {p: ids for p, ids in by_perm.items() if len(ids) > 1}
+    at_gateway = {str(o.order_id) for o in theirs}
+    phantoms = {oid: e.get("status") for oid, e in ours.items()
+                if oid not in at_gateway and e.get("status") in LIVE_STATUSES}
     return {"lost": lost, "duplicated_refs": dup_refs, "duplicated_entries": dup_entries,
-            "adapter": ours, "gateway": theirs}
+            "phantoms": phantoms, "adapter": ours, "gateway": theirs}
 
 
 def assert_orders_agree(api: Any, gw: Any, client_id: int, timeout: float = 5.0) -> dict[str, Any]:
@@ -363,6 +356,7 @@ def assert_orders_agree(api: Any, gw: Any, client_id: int, timeout: float = 5.0)
         assert not c["lost"], f"lost: {c['lost']}"
         assert not c["duplicated_refs"], f"duplicated at the gateway: {c['duplicated_refs']}"
         assert not c["duplicated_entries"], f"duplicated entries: {c['duplicated_entries']}"
+        assert not c["phantoms"], f"reported live, unknown to the gateway: {c['phantoms']}"
         for o in c["gateway"]:
             entry = c["adapter"][str(o.order_id)]
             assert entry.get("status") == o.status, (
@@ -439,6 +433,52 @@ def write_results() -> Path | None:
 
 
 # ----------------------------------------------------------------------------- adapter helpers
+
+
+LIVE = ("PendingSubmit", "PreSubmitted", "Submitted")
+
+
+def status_of(api: Any, oid: str) -> str:
+    return str(api.get_order_status(oid).get("status", ""))
+
+
+def perm_id_of(ctx: SimpleNamespace, oid: str) -> int:
+    def find() -> int | None:
+        for o in engine_orders(ctx.gw, ctx.client_id):
+            if o.order_id == int(oid):
+                return o.perm_id
+        return None
+
+    return wait_for(find, 5, f"the gateway to hold order {oid}")
+
+
+def quote_key(data: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(data.get(k) for k in ("bid", "ask", "last"))
+
+
+def assert_ticks(api: Any, symbol: str, within: float = 6.0) -> None:
+    """Market data for ``symbol`` is live: answers without error, and the quote moves."""
+    seen: set[tuple[Any, ...]] = set()
+
+    def moved() -> bool:
+        data = api.get_market_data(symbol)
+        assert "error" not in data, f"market data error: {data}"
+        key = quote_key(data)
+        if key[0] is not None or key[2] is not None:
+            seen.add(key)
+        return len(seen) >= 2
+
+    wait_for(moved, within, f"{symbol} quotes to tick", interval=0.2)
+
+
+def error_code(err: Any) -> int | None:
+    for name in ("code", "error_code", "ib_code"):
+        value = getattr(err, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
 
 
 def connect_adapter(ctx: SimpleNamespace, adapters: Callable[..., Any], client_id: int,

@@ -34,6 +34,7 @@ from resilience_support import (
     wait_for,
 )
 
+from src.brokers import errors as broker_errors
 from src.brokers.base import ORDER_FIELDS, ORDER_STATUSES
 
 # The contract's statuses plus IB's transient ones (ib_insync sets PendingCancel itself when it
@@ -214,7 +215,11 @@ def one_cancel(ctx: SimpleNamespace) -> None:
 class Soak:
     """Worker threads calling every public method at random, plus a gateway driver."""
 
-    def __init__(self, ctx: SimpleNamespace, threads: int, seconds: float) -> None:
+    def __init__(self, ctx: SimpleNamespace, threads: int, seconds: float,
+                 restart_every: float | None = None) -> None:
+        self.restart_every = restart_every
+        self.restarts = 0
+        self.expected: Counter[str] = Counter()
         self.ctx = ctx
         self.api = ctx.api
         self.threads = threads
@@ -306,6 +311,14 @@ class Soak:
                 self.in_call[me] = (name, time.monotonic())
             try:
                 fn(r)
+            except broker_errors.RetryableError as e:
+                # while the gateway is being restarted, place_order may say "not connected" or
+                # "interrupted": retryable by design; anything else is a finding
+                with self.lock:
+                    if self.restart_every and name == "place_order":
+                        self.expected[type(e).__name__] += 1
+                    else:
+                        self.errors.append(f"{name}: {type(e).__name__}: {e}")
             except Exception as e:  # noqa: BLE001 - every exception is a finding
                 with self.lock:
                     self.errors.append(f"{name}: {type(e).__name__}: {e}")
@@ -331,11 +344,28 @@ class Soak:
                 with self.lock:
                     self.errors.append(f"driver: {type(e).__name__}: {e}")
 
+    def restarter(self) -> None:
+        """Kill the gateway every ``restart_every`` seconds; bring it back 0.3 s later."""
+        assert self.restart_every
+        while time.monotonic() + self.restart_every < self.deadline:
+            time.sleep(self.restart_every)
+            try:
+                self.ctx.gw.kill()
+                time.sleep(0.3)
+                self.ctx.gw.restart()
+                self.restarts += 1
+            except Exception as e:  # noqa: BLE001
+                with self.lock:
+                    self.errors.append(f"restarter: {type(e).__name__}: {e}")
+
     def run(self) -> list[str]:
         self.deadline = time.monotonic() + self.seconds
         workers = [threading.Thread(target=self.worker, args=(i,), name=f"soak-{i}",
                                     daemon=True) for i in range(self.threads)]
         workers.append(threading.Thread(target=self.driver, name="soak-driver", daemon=True))
+        if self.restart_every:
+            workers.append(threading.Thread(target=self.restarter, name="soak-restarter",
+                                            daemon=True))
         for t in workers:
             t.start()
         stuck: list[str] = []
@@ -351,16 +381,21 @@ class Soak:
 
 
 @when(parsers.re(r"(?P<threads>.+?) threads mix every public call for (?P<seconds>.+?) seconds "
-                 r"while the gateway fills orders"))
-def soak(ctx: SimpleNamespace, threads: str, seconds: str) -> None:
+                 r"while the gateway fills orders"
+                 r"(?: and restarts every (?P<every>[0-9.]+) seconds)?"))
+def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None) -> None:
     n = resolve_count(threads)
     d = resolve_count(seconds, float)
-    s = Soak(ctx, n, d)
+    s = Soak(ctx, n, d, float(every) if every else None)
     started = time.monotonic()
     stuck = s.run()
+    if s.restart_every:
+        wait_for(lambda: ctx.api.connected is True, 15, "the adapter to reconnect after the soak")
+    key = f"soak_{int(d)}s" + (f"_restart_every_{every}s" if every else "")
     ctx.extra["soak"] = s
     ctx.extra["stuck"] = stuck
-    record(f"soak_{int(d)}s",
+    ctx.extra["soak_key"] = key
+    record(key, restarts=s.restarts, expected_retryable=dict(s.expected),
            threads=n, seconds=d, wall_seconds=round(time.monotonic() - started, 2),
            calls=sum(s.calls.values()), calls_by_method=dict(s.calls),
            slowest_call_seconds=dict(s.slowest),
@@ -385,13 +420,24 @@ def no_torn(ctx: SimpleNamespace) -> None:
 @then("the adapter's orders agree with the gateway's")
 def orders_agree(ctx: SimpleNamespace) -> None:
     final = assert_orders_agree(ctx.api, ctx.gw, ctx.client_id, timeout=10)
-    record(f"soak_{int(ctx.extra['soak'].seconds)}s",
+    at_gateway = {str(o.order_id) for o in final["gateway"]}
+    not_sent = Counter(str(e.get("status")) for oid, e in final["adapter"].items()
+                       if oid not in at_gateway)
+    record(ctx.extra["soak_key"], tracked_not_at_gateway=dict(not_sent))
+    record(ctx.extra["soak_key"],
            orders_at_gateway=len(final["gateway"]), orders_tracked=len(adapter_orders(ctx.api)),
            orders_lost=len(final["lost"]),
            orders_duplicated=sum(len(v) - 1 for v in final["duplicated_refs"].values()))
 
 
+@then("the gateway saw no pacing violation")
+def no_pacing(ctx: SimpleNamespace) -> None:
+    violations = ctx.gw.stats()["pacing_violations"]
+    record(ctx.extra["soak_key"], pacing_violations=violations)
+    assert violations == 0, f"{violations} pacing violations (IB disconnects a client for that)"
+
+
 @then("the adapter's positions agree with the gateway's")
 def positions_agree(ctx: SimpleNamespace) -> None:
     positions = assert_positions_agree(ctx.api, ctx.gw, timeout=10)
-    record(f"soak_{int(ctx.extra['soak'].seconds)}s", positions=len(positions))
+    record(ctx.extra["soak_key"], positions=len(positions))

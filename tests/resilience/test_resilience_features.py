@@ -1,5 +1,5 @@
-"""resilience.feature: reconnect, reconcile, no duplicate orders, 1100/1101/1102/21xx, 326,
-silent gateway — the real ib_insync client against the simulated gateway."""
+"""resilience.feature: kill / restart / drop / flap — reconnect, reconcile, no order lost or
+duplicated, idempotent retries — the real ib_insync client against the simulated gateway."""
 
 from __future__ import annotations
 
@@ -14,16 +14,15 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 from resilience_support import (
     ACCOUNT,
+    LIVE,
     PLACE_ORDER,
     REQ_CONTRACT_DATA,
-    REQ_MARKET_DATA_TYPE,
-    REQ_MKT_DATA,
     RESTING_BUY,
     START_API,
     Timed,
     adapter_orders,
     assert_orders_agree,
-    assert_positions_agree,
+    assert_ticks,
     compare_orders,
     engine_fills,
     engine_orders,
@@ -33,42 +32,28 @@ from resilience_support import (
     mark_requests,
     new_requests,
     order_ref_of,
+    perm_id_of,
     place_resting,
     record,
     req_fields,
     requests_matching,
     resolve_count,
     run_with_timeout,
+    status_of,
     summarize,
     timed_call,
     wait_for,
 )
 
 from src.brokers import errors as broker_errors
-from src.brokers.base import ACCOUNT_FIELDS, MARKET_DATA_FIELDS
 
 pytestmark = pytest.mark.integration
 
 scenarios("resilience.feature")
 
-LIVE = ("PendingSubmit", "PreSubmitted", "Submitted")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def status_of(api: Any, oid: str) -> str:
-    return str(api.get_order_status(oid).get("status", ""))
-
-
-def perm_id_of(ctx: SimpleNamespace, oid: str) -> int:
-    def find() -> int | None:
-        for o in engine_orders(ctx.gw, ctx.client_id):
-            if o.order_id == int(oid):
-                return o.perm_id
-        return None
-
-    return wait_for(find, 5, f"the gateway to hold order {oid}")
 
 
 def ensure_resting(ctx: SimpleNamespace, want: int, tag: str) -> list[str]:
@@ -82,33 +67,6 @@ def ensure_resting(ctx: SimpleNamespace, want: int, tag: str) -> list[str]:
     wait_for(lambda: all(status_of(ctx.api, o) in ("PreSubmitted", "Submitted") for o in live),
              5, "resting orders to be acknowledged")
     return live
-
-
-def quote_key(data: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(data.get(k) for k in ("bid", "ask", "last"))
-
-
-def assert_ticks(api: Any, symbol: str, within: float = 6.0) -> None:
-    """Market data for ``symbol`` is live: answers without error, and the quote moves."""
-    seen: set[tuple[Any, ...]] = set()
-
-    def moved() -> bool:
-        data = api.get_market_data(symbol)
-        assert "error" not in data, f"market data error: {data}"
-        key = quote_key(data)
-        if key[0] is not None or key[2] is not None:
-            seen.add(key)
-        return len(seen) >= 2
-
-    wait_for(moved, within, f"{symbol} quotes to tick", interval=0.2)
-
-
-def error_code(err: Any) -> int | None:
-    for name in ("code", "error_code", "ib_code"):
-        value = getattr(err, name, None)
-        if isinstance(value, int):
-            return value
-    return None
 
 
 # ----------------------------------------------------------------------------- the gauntlet
@@ -188,11 +146,6 @@ def reconnected_every_time(ctx: SimpleNamespace) -> None:
           f"duplicated {duplicated}")
 
 
-@then("no order was lost or duplicated")
-def none_lost_or_duplicated(ctx: SimpleNamespace) -> None:
-    assert_orders_agree(ctx.api, ctx.gw, ctx.client_id)
-
-
 @then("every fill made during an outage appears in the adapter's orders with its commission")
 def outage_fills_visible(ctx: SimpleNamespace) -> None:
     fills = ctx.extra["outage_fills"]
@@ -215,28 +168,7 @@ def outage_fills_visible(ctx: SimpleNamespace) -> None:
         wait_for(lambda oid=oid: complete(oid), 5, f"order {oid}'s fill and commission")
 
 
-@then("the adapter's positions agree with the gateway's")
-def positions_agree(ctx: SimpleNamespace) -> None:
-    assert_positions_agree(ctx.api, ctx.gw)
-
-
-@then(parsers.parse("market data for {symbol} ticks again"))
-def ticks_again(ctx: SimpleNamespace, symbol: str) -> None:
-    assert_ticks(ctx.api, symbol)
-
-
 # ----------------------------------------------------------------------------- kill / restart
-
-
-@when("the gateway is killed")
-def kill(ctx: SimpleNamespace) -> None:
-    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
-    ctx.gw.kill()
-
-
-@when("the gateway is restarted")
-def restart(ctx: SimpleNamespace) -> None:
-    ctx.gw.restart()
 
 
 @then("the error is retryable")
@@ -266,13 +198,6 @@ def flap(ctx: SimpleNamespace, times: int) -> None:
         gw.kill()  # in the middle of ib_insync's start-up synchronisation
         time.sleep(0.1)
         assert api.connected is False, f"flap {cycle}: connected while the gateway is down"
-
-
-@then(parsers.parse("the adapter reconnected within {seconds:g} seconds"))
-def reconnected_within(ctx: SimpleNamespace, seconds: float) -> None:
-    before = ctx.extra.get("reconnects_before") or 0
-    wait_for(lambda: ctx.api.reconnect_count > before and ctx.api.connected is True, seconds,
-             "the adapter to reconnect")
 
 
 # ----------------------------------------------------------------------------- during the outage
@@ -328,6 +253,26 @@ def outage_events(ctx: SimpleNamespace, qty: int, symbol: str) -> None:
     gw.call(gw.engine.inject_position, ACCOUNT, con_id, float(qty), 400.0)
 
 
+@given(parsers.parse("the gateway books a position of {qty:d} {symbol}"))
+def book_position(ctx: SimpleNamespace, qty: int, symbol: str) -> None:
+    gw = ctx.gw
+    con_id = gw.call(lambda: gw.market.stocks[symbol].contract.con_id)
+    gw.call(gw.engine.inject_position, ACCOUNT, con_id, float(qty), 400.0)
+    wait_for(lambda: float(ctx.api.get_positions().get(symbol, {}).get("quantity") or 0) == qty,
+             5, f"the adapter to see {qty} {symbol}")
+
+
+@when("I disconnect the adapter")
+def user_disconnect(ctx: SimpleNamespace) -> None:
+    run_with_timeout(ctx.api.disconnect, 10, "disconnect()")
+    assert ctx.api.connected is False
+
+
+@when("I connect the adapter again")
+def user_connect(ctx: SimpleNamespace) -> None:
+    assert run_with_timeout(ctx.api.connect, 20, "connect()") is True
+
+
 @then("the first order is Filled, the second Cancelled and the third still live in the adapter")
 def outage_outcome(ctx: SimpleNamespace) -> None:
     first, second, third = ctx.resting[:3]
@@ -338,6 +283,45 @@ def outage_outcome(ctx: SimpleNamespace) -> None:
         return True
 
     wait_for(shows, 5, "the outage's events to show in the adapter")
+
+
+@when(parsers.parse("I call {call} and the gateway drops every client while it waits"))
+def call_then_drop(ctx: SimpleNamespace, call: str) -> None:
+    fn = {
+        "get_market_data": lambda: ctx.api.get_market_data("MSFT"),
+        "get_option_chain": lambda: ctx.api.get_option_chain("SPY"),
+        "get_account_summary": ctx.api.get_account_summary,
+    }[call]
+    result: dict[str, Any] = {}
+
+    def body() -> None:
+        result["out"] = timed_call(fn, 60, call)
+        result["ended"] = time.monotonic()
+
+    t = threading.Thread(target=body, name=f"in-flight:{call}", daemon=True)
+    t.start()
+    time.sleep(0.5)  # the request is out; its answer is held back by the latency
+    assert t.is_alive(), f"{call} answered before the drop: {result}"
+    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
+    dropped = time.monotonic()
+    ctx.gw.drop_clients()
+    t.join(60)
+    assert not t.is_alive(), f"{call} never returned"
+    ctx.gw.set_latency(0)
+    ctx.extra["in_flight"] = (call, result["out"], result["ended"] - dropped)
+
+
+@then(parsers.parse("the call ended within {seconds:g} second of the drop, in the contract's "
+                    "error shape"))
+def ended_at_once(ctx: SimpleNamespace, seconds: float) -> None:
+    call, out, after = ctx.extra["in_flight"]
+    assert out.error is None, f"{call} raised {out.error!r}"
+    if call == "get_option_chain":
+        assert out.value == [], out.value
+    else:
+        assert "error" in out.value, out.value
+    record("in_flight_drop_seconds", **{call: round(after, 3)})
+    assert after <= seconds, f"{call} ended {after:.2f}s after the drop"
 
 
 # ----------------------------------------------------------------------------- mid-flight drop
@@ -449,12 +433,6 @@ def one_in_adapter(ctx: SimpleNamespace, ref: str) -> None:
 # ----------------------------------------------------------------------------- auto_reconnect off
 
 
-@when("the gateway drops every client")
-def drop_all(ctx: SimpleNamespace) -> None:
-    ctx.extra["lost_at_reconnects"] = ctx.api.reconnect_count
-    ctx.gw.drop_clients()
-
-
 @then(parsers.parse("the second adapter reports it is not connected within {seconds:g} seconds"))
 def second_not_connected(ctx: SimpleNamespace, seconds: float) -> None:
     wait_for(lambda: ctx.extra["second"].connected is False, seconds, "second adapter down")
@@ -479,6 +457,30 @@ def second_connected(ctx: SimpleNamespace) -> None:
     assert ctx.extra["second"].connected is True
 
 
+@given(parsers.parse("the second adapter has {count:d} resting orders"))
+def second_resting(ctx: SimpleNamespace, count: int) -> None:
+    second = ctx.extra["second"]
+    ctx.extra["second_orders"] = [place_resting(ctx, second, f"second-{i}", offset=i)
+                                  for i in range(count)]
+
+
+@then(parsers.parse("the second adapter is connected again within {seconds:g} seconds"))
+def second_up(ctx: SimpleNamespace, seconds: float) -> None:
+    wait_for(lambda: ctx.extra["second"].connected is True, seconds, "second adapter up")
+
+
+@then("each adapter tracks exactly its own orders")
+def own_orders(ctx: SimpleNamespace) -> None:
+    second = ctx.extra["second"]
+    for api, client_id in ((ctx.api, ctx.client_id), (second, 12)):
+        final = assert_orders_agree(api, ctx.gw, client_id)
+        mine = {str(o.order_id) for o in final["gateway"]}
+        perms = {o.perm_id for o in final["gateway"]}
+        extra = {k: v.get("perm_id") for k, v in adapter_orders(api).items()
+                 if k not in mine or (v.get("perm_id") and v["perm_id"] not in perms)}
+        assert not extra, f"client {client_id} tracks orders that are not its own: {extra}"
+
+
 # ----------------------------------------------------------------------------- max attempts
 
 
@@ -490,213 +492,3 @@ def gives_up(ctx: SimpleNamespace, attempts: int) -> None:
     assert second.connected is False
     assert len(second.connection.delays) == attempts, second.connection.delays
 
-
-# ----------------------------------------------------------------------------- broadcasts
-
-
-@when(parsers.parse("the gateway broadcasts code {code:d}"))
-def broadcast(ctx: SimpleNamespace, code: int) -> None:
-    ctx.extra.setdefault("reconnects_before", getattr(ctx.api, "reconnect_count", None))
-    mark_requests(ctx)
-    ctx.gw.broadcast_error(code)
-
-
-@then("no market data subscription was sent again")
-def no_resubscribe(ctx: SimpleNamespace) -> None:
-    time.sleep(0.5)
-    again = requests_matching(new_requests(ctx), REQ_MKT_DATA, ctx.client_id)
-    assert not again, f"re-subscribed although data was kept: {again}"
-
-
-@then("every streaming subscription was requested again, with the market data type")
-def resubscribed(ctx: SimpleNamespace) -> None:
-    def done() -> bool:
-        reqs = new_requests(ctx)
-        types = requests_matching(reqs, REQ_MARKET_DATA_TYPE, ctx.client_id)
-        assert types, "reqMarketDataType was not sent again"
-        subs = requests_matching(reqs, REQ_MKT_DATA, ctx.client_id)
-        for symbol in ctx.streams:
-            assert any(symbol in req_fields(r) for r in subs), f"{symbol} not re-subscribed"
-        return True
-
-    wait_for(done, 3, "every stream to be re-subscribed")
-
-
-@then(parsers.parse("the adapter's data health reports the farm {state}"))
-def data_health(ctx: SimpleNamespace, state: str) -> None:
-    def shows() -> bool:
-        health = dict(ctx.api.data_health)
-        assert health, "data_health is empty"
-        text = repr(health).lower()
-        if state == "down":
-            assert any(v is False or str(v).lower() in ("down", "broken", "false")
-                       for v in health.values()), f"no farm reported down: {health}"
-        else:
-            assert all(v is True or str(v).lower() in ("ok", "true") for v in health.values()
-                       if not isinstance(v, (int, float)) or isinstance(v, bool)), (
-                f"a farm is not ok: {health}")
-        return bool(text)
-
-    wait_for(shows, 2, f"data health to show the farm {state}")
-
-
-@then("the adapter stayed connected without reconnecting")
-def stayed_connected(ctx: SimpleNamespace) -> None:
-    time.sleep(0.3)
-    assert ctx.api.connected is True
-    before = ctx.extra.get("reconnects_before")
-    if isinstance(before, int):
-        assert ctx.api.reconnect_count == before
-    assert not requests_matching(new_requests(ctx), START_API, ctx.client_id)
-
-
-# ----------------------------------------------------------------------------- 326
-
-
-@when("a second adapter connects with the same client id")
-def same_client_id(ctx: SimpleNamespace, adapters: Callable[..., Any],
-                   caplog: pytest.LogCaptureFixture) -> None:
-    other = adapters(ctx.gw, ctx.client_id, IBKR_AUTO_RECONNECT=False, IBKR_TIMEOUT=4.0)
-    caplog.clear()
-    ctx.extra["other"] = other
-    ctx.outcome = timed_call(other.connect, 20, "connect() with a client id in use")
-
-
-@then(parsers.parse('its connect() returned False and logged "{text}"'))
-def connect_false(ctx: SimpleNamespace, text: str, caplog: pytest.LogCaptureFixture) -> None:
-    assert ctx.outcome.error is None, f"connect() raised {ctx.outcome.error!r}"
-    assert ctx.outcome.value is False
-    assert ctx.extra["other"].connected is False
-    errors = [r for r in caplog.records if r.levelname == "ERROR" and text in r.getMessage()]
-    assert errors, f"no ERROR record with {text!r}"
-
-
-@then(parsers.parse("its last error carries IB code {code:d}"))
-def other_last_error(ctx: SimpleNamespace, code: int) -> None:
-    err = ctx.extra["other"].last_error
-    assert isinstance(err, broker_errors.BrokerError), repr(err)
-    assert error_code(err) == code, repr(err)
-
-
-@then("the adapter is still connected and answers requests")
-def still_connected(ctx: SimpleNamespace) -> None:
-    time.sleep(0.5)
-    assert ctx.api.connected is True
-    data = run_with_timeout(lambda: ctx.api.get_market_data("AAPL"), 10, "get_market_data")
-    assert "error" not in data, data
-
-
-@when("the gateway restarts and another client takes the adapter's client id first")
-def other_takes_id(ctx: SimpleNamespace, adapters: Callable[..., Any]) -> None:
-    api, gw = ctx.api, ctx.gw
-    for _attempt in range(4):
-        gw.kill()
-        wait_for(lambda: api.connected is False, 5, "connected to turn False")
-        time.sleep(1.0)  # the adapter's backoff reaches its cap
-        gw.restart()
-        other = adapters(gw, ctx.client_id, IBKR_AUTO_RECONNECT=False, IBKR_TIMEOUT=4.0)
-        if run_with_timeout(other.connect, 20, "the other client's connect()"):
-            break
-        run_with_timeout(other.disconnect, 10, "disconnect()")  # the adapter won the race
-        wait_for(lambda: api.connected is True, 10, "the adapter to reconnect")
-    else:
-        pytest.fail("could not take the adapter's client id first in 4 tries")
-    ctx.extra["other"] = other
-    mark_requests(ctx)
-
-
-@then(parsers.parse("the adapter keeps retrying with backoff, not hammering, for {seconds:g} "
-                    "seconds"))
-def keeps_retrying(ctx: SimpleNamespace, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert ctx.api.connected is False, "connected while another client holds the id"
-        time.sleep(0.05)
-    attempts = len(requests_matching(new_requests(ctx), START_API, ctx.client_id))
-    # full jitter, cap 0.5 s: about 4 tries a second; hammering would be hundreds
-    assert 1 <= attempts <= 20 * seconds, f"{attempts} attempts in {seconds}s"
-    err = getattr(ctx.api, "last_error", None)
-    assert error_code(err) == 326, f"last_error while the id is taken: {err!r}"
-    record("client_id_in_use", attempts_while_taken=attempts, seconds=seconds)
-
-
-@when("the other client disconnects")
-def other_leaves(ctx: SimpleNamespace) -> None:
-    run_with_timeout(ctx.extra["other"].disconnect, 10, "disconnect()")
-
-
-# ----------------------------------------------------------------------------- silence
-
-
-@given(parsers.parse("the gateway goes silent for {seconds:g} seconds"))
-def silent(ctx: SimpleNamespace, seconds: float) -> None:
-    ctx.extra["silence_ends"] = time.monotonic() + seconds
-    ctx.gw.go_silent(seconds)
-
-
-@when(parsers.parse("I call {call} on the adapter"))
-def call_method(ctx: SimpleNamespace, call: str) -> None:
-    fn = {
-        "get_market_data": lambda: ctx.api.get_market_data("MSFT"),
-        "get_account_summary": ctx.api.get_account_summary,
-        "get_option_chain": lambda: ctx.api.get_option_chain("SPY"),
-    }[call]
-    ctx.outcome = timed_call(fn, 30, call)
-
-
-@then(parsers.parse("it returned within the request timeout with the contract's shape for "
-                    "{call}"))
-def within_timeout(ctx: SimpleNamespace, call: str) -> None:
-    out = ctx.outcome
-    timeout = 2.0  # IBKR_REQUEST_TIMEOUT in the fast settings
-    assert out.error is None, f"{call} raised {out.error!r}"
-    assert out.seconds <= timeout * 1.5 + 1.0, f"{call} took {out.seconds:.2f}s"
-    value = out.value
-    if call == "get_market_data":
-        assert value.get("symbol") == "MSFT", value
-        assert "error" in value or set(MARKET_DATA_FIELDS) <= set(value), value
-    elif call == "get_account_summary":
-        assert "timestamp" in value, value
-        assert "error" in value or set(ACCOUNT_FIELDS) <= set(value), value
-    else:
-        assert isinstance(value, list), value
-    record("silent_gateway", **{f"{call}_seconds": round(out.seconds, 3)})
-
-
-@then("once the gateway speaks again the adapter answers requests")
-def speaks_again(ctx: SimpleNamespace) -> None:
-    left = max(0.0, ctx.extra["silence_ends"] - time.monotonic())
-
-    def answers() -> bool:
-        if not ctx.api.connected:
-            return False
-        data = ctx.api.get_market_data("AAPL")
-        assert "error" not in data, data
-        return True
-
-    wait_for(answers, left + 15, "the adapter to answer after the silence", interval=0.2)
-
-
-@when(parsers.parse('I request market data for the unknown symbol "{symbol}"'))
-def unknown_symbol(ctx: SimpleNamespace, symbol: str) -> None:
-    ctx.outcome = timed_call(lambda: ctx.api.get_market_data(symbol), 30, "get_market_data")
-
-
-@then(parsers.parse("the result carries an error and came back well before the {seconds:d} "
-                    "second timeout"))
-def error_fast(ctx: SimpleNamespace, seconds: int) -> None:
-    out = ctx.outcome
-    assert out.error is None, repr(out.error)
-    assert "error" in out.value, out.value
-    assert out.seconds < seconds / 2, f"took {out.seconds:.2f}s: the error did not end the wait"
-    record("error_ends_request", seconds=round(out.seconds, 3), timeout=seconds)
-
-
-@then(parsers.parse("the adapter's last error is {name} with IB code {code:d}"))
-def last_error_is(ctx: SimpleNamespace, name: str, code: int) -> None:
-    err = ctx.api.last_error
-    assert isinstance(err, getattr(broker_errors, name)), repr(err)
-    assert error_code(err) == code, repr(err)
-
-
-__all__ = ["ACCOUNT"]

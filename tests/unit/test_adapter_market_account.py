@@ -210,3 +210,24 @@ def test_account_summary_nan_free(adapter: tuple[IBKRIBInsyncApi, MagicMock],
     summary = api.get_account_summary()
     assert all(v is None or (isinstance(v, float) and math.isfinite(v))
                for k, v in summary.items() if k not in ("timestamp", "account_id"))
+
+
+def test_disconnect_ends_requests_in_flight(state: stubs.StubState) -> None:
+    import threading
+
+    api, ib = make_api(state, rt=60.0)
+    try:
+        ib.reqMktData.side_effect = lambda contract, *a: stubs.empty_ticker(contract)  # silent
+        box: dict[str, Any] = {}
+        t = threading.Thread(target=lambda: box.update(data=api.get_market_data("AAPL")))
+        t.start()
+        for _ in range(1000):  # bounded: until the stream is open and waiting
+            if api._loop.call(lambda: bool(api._inflight) and bool(
+                    api.market_service.streams)):
+                break
+        api.disconnect()
+        t.join(10)
+        assert not t.is_alive()
+        assert "disconnected while the request was in flight" in box["data"]["error"]
+    finally:
+        api.close()

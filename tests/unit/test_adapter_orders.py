@@ -322,3 +322,20 @@ def test_connect_twice_keeps_the_session(adapter: tuple[IBKRIBInsyncApi, MagicMo
                                          state: stubs.StubState) -> None:
     api, _ = adapter
     assert api.connect() is True and state.connect_calls == 1
+
+
+def test_caller_holding_the_lock_never_deadlocks(adapter: tuple[IBKRIBInsyncApi, MagicMock]
+                                                 ) -> None:
+    api, ib = adapter
+    order_id = api.place_order("AAPL", "LONG", 1, SPREAD, "LIMIT", 1.0)
+    with api.lock:  # reads come from the handler-kept state; gateway calls fail fast
+        assert api.get_order_status(order_id)["status"] == "Submitted"
+        assert set(api.get_positions()) == {"AAPL", "MSFT"}
+        assert api.get_account_summary()["cash_balance"] == 100000.0
+        assert isinstance(api.get_next_order_id(), int)
+        with pytest.raises(OrderInterrupted, match="holding the adapter's lock"):
+            api.place_order("AAPL", "LONG", 1, SPREAD, "LIMIT", 1.0)
+        assert "lock" in api.get_market_data("AAPL")["error"]
+        assert api.cancel_order(order_id) is False
+    assert ib.placeOrder.call_count == 1
+    assert api.cancel_order(order_id) is True

@@ -162,3 +162,16 @@ def test_execution_and_commission_rows() -> None:
     row = translate.commission_row(stubs.commission_report("e1", 1.3))
     assert row == {"execution_id": "e1", "commission": 1.3, "currency": "USD",
                    "realized_pnl": None}
+
+
+def test_short_limit_is_a_credit_and_fills_come_back_positive() -> None:
+    order = translate.build_order("LIMIT", 1, 1.5, "r", "DU1", "SHORT")
+    assert (order.action, order.lmtPrice) == ("BUY", -1.5)
+    assert translate.build_order("LIMIT", 1, 1.5, "r", "DU1", "LONG").lmtPrice == 1.5
+    record = translate.order_record(
+        order_id="1", symbol="AAPL", direction="SHORT", contracts=1,
+        spread=stubs.aapl_bull_call(), price_type="LIMIT", limit_price=1.5, order_ref="r",
+        legs=[], now=NOW)
+    translate.apply_order_status(
+        record, OrderStatus(status="Filled", filled=1, remaining=0, avgFillPrice=-1.62), NOW)
+    assert record["filled_price"] == 1.62 and record["limit_price"] == 1.5
