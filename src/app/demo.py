@@ -221,15 +221,21 @@ class Demo:
         if missing:
             raise RuntimeError(f"missing keys: {missing}")
 
-    def run(self) -> int:
+    def run(self, *, roundtrip: bool = False) -> int:
+        """All steps; ``roundtrip``: only connect, quote and a 1-lot LIMIT placed and cancelled
+        (the paper round-trip of seed 003 — nothing is left open, nothing fills)."""
         self.step("Connection", self.connection)
         if not self.failures:
             self.step(f"Quote {SYMBOL}", self.quote)
-            self.step(f"Option chain {SYMBOL}", self.chain)
-            self.step("Bull call spread at MARKET", self.market_spread)
-            self.step("LIMIT spread far from the market, then cancelled", self.limit_cancel)
-            self.step("Positions", self.positions)
-            self.step("Account summary", self.account)
+            if roundtrip:
+                self.step("1-lot LIMIT spread far from the market, then cancelled",
+                          self.limit_cancel)
+            else:
+                self.step(f"Option chain {SYMBOL}", self.chain)
+                self.step("Bull call spread at MARKET", self.market_spread)
+                self.step("LIMIT spread far from the market, then cancelled", self.limit_cancel)
+                self.step("Positions", self.positions)
+                self.step("Account summary", self.account)
         self.section("Result")
         stopped = self.trader.stop(timeout=10.0)
         if not stopped:
@@ -267,14 +273,22 @@ def _gateway(kind: str) -> Iterator[Any]:
 
 
 def run_demo(broker: str = "sim", config_path: str | Path | None = None,
-             out: TextIO | None = None) -> int:
-    """Run the demo against ``broker`` ("sim" or "placeholder"); the exit code."""
+             out: TextIO | None = None, *, roundtrip: bool = False) -> int:
+    """Run the demo against ``broker``; the exit code.
+
+    ``broker``: "sim" (the embedded simulated gateway + the ib_insync adapter), "placeholder"
+    (the in-memory IBKRApi) or "gateway" (the TWS / IB Gateway that config.yaml points at — a
+    paper account: the adapter refuses live accounts unless config allows them)."""
     out = out if out is not None else sys.stdout
-    if broker not in ("sim", "placeholder"):
-        raise ValueError(f"broker must be 'sim' or 'placeholder', got {broker!r}")
+    if broker not in ("sim", "placeholder", "gateway"):
+        raise ValueError(f"broker must be 'sim', 'placeholder' or 'gateway', got {broker!r}")
     base = base_config(config_path)
     with _gateway(broker) as gw:
-        if gw is not None:
+        if broker == "gateway":
+            config = base.replace(USE_IB_INSYNC=True)
+            print(f"IB gateway at {config.IBKR_HOST}:{config.IBKR_PORT} "
+                  f"(client id {config.IBKR_CLIENT_ID})", file=out)
+        elif gw is not None:
             config = base.replace(IBKR_HOST=gw.host, IBKR_PORT=gw.port,
                                   IBKR_CLIENT_ID=base.IBKR_CLIENT_ID + 100, USE_IB_INSYNC=True,
                                   IBKR_READ_ONLY=False, TRADING_MODE="paper")
@@ -285,7 +299,7 @@ def run_demo(broker: str = "sim", config_path: str | Path | None = None,
             print("Placeholder broker IBKRApi (in memory, deterministic)", file=out)
         trader = Trader(config=config, connect=False)
         try:
-            return Demo(trader, out).run()
+            return Demo(trader, out).run(roundtrip=roundtrip)
         finally:
             trader.stop(timeout=5.0)
             close = getattr(trader.broker_api, "close", None)

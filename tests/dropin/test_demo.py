@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import yaml
 
 from src.app.demo import run_demo
 
@@ -17,3 +20,27 @@ def test_demo_against_the_simulated_gateway_passes() -> None:
                     "== LIMIT spread far from the market", "== Positions", "== Account summary"):
         assert heading in text
     assert "Filled" in text and "Cancelled" in text and "all steps passed" in text
+
+
+def test_paper_roundtrip_quotes_places_and_cancels_one_lot_and_leaves_nothing_open(
+        tmp_path: Path) -> None:
+    """Seed 003's paper round-trip (``python -m src.app --roundtrip``) against a gateway named
+    by a config file — here the simulated one: quote AAPL, place a 1-lot LIMIT spread far from
+    the market, cancel it; the gateway then holds no live order and no position."""
+    from src.simulator import SimulatedGateway
+
+    with SimulatedGateway(port=0, seed=3) as gw:
+        config = yaml.safe_load(Path("config.yaml").read_text())
+        config["ibkr"].update(host=gw.host, port=gw.port, client_id=77)
+        path = tmp_path / "paper.yaml"
+        path.write_text(yaml.safe_dump(config))
+        out = io.StringIO()
+        code = run_demo("gateway", path, out=out, roundtrip=True)
+        text = out.getvalue()
+        assert code == 0, text
+        assert "== 1-lot LIMIT spread far from the market, then cancelled" in text
+        assert "Cancelled" in text and "== Bull call spread" not in text
+        orders = gw.call(lambda: list(gw.engine.orders.values()))
+        assert [(o.status, o.request.total_quantity, o.request.contract.sec_type)
+                for o in orders] == [("Cancelled", 1, "BAG")]
+        assert gw.call(lambda: [p for p in gw.engine.positions.values() if p.quantity]) == []
