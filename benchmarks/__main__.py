@@ -79,7 +79,7 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], tuple[list[Section]
         "quote": lambda: bench_quote.run(lat, calls=20 if q else 50,
                                          seeds_calls=10 if q else 50),
         "events": lambda: bench_events.run(orders=300 if q else 1000,
-                                           repetitions=5 if q else 9),
+                                           repetitions=5 if q else 11),
         "connect": lambda: bench_connect.run(lat, samples=30 if q else 100),
     }
     return {name: jobs[name] for name in BENCHES if name in args.only}

@@ -21,9 +21,52 @@ def mask_account(text: str) -> str:
     return _ACCOUNT_RE.sub(lambda m: f"{m.group(1)}{'*' * len(m.group(2))}{m.group(3)}", text)
 
 
+class AccountMaskFilter(logging.Filter):
+    """Masks IB account ids in every record of the logger it is attached to.
+
+    The ``log_*`` helpers mask their own messages; this covers the loggers whose messages we do
+    not write — ib_insync logs whole ``Trade``/``Execution``/``Position`` objects (``account=``,
+    ``acctNumber=``) at INFO, which an application logging at INFO would otherwise print.
+    Filters are not inherited by child loggers, so it is attached to each logger by name.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logging's problem, not ours
+            return True
+        masked = mask_account(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_MASK_FILTER = AccountMaskFilter()
+
+#: Loggers of the IB client libraries (ib_insync 0.9.86 and its successor ib_async).
+THIRD_PARTY_LOGGERS: tuple[str, ...] = tuple(
+    f"{package}{suffix}"
+    for package in ("ib_insync", "ib_async")
+    for suffix in ("", ".client", ".wrapper", ".ib", ".Decoder", ".Watchdog", ".IBC",
+                   ".flexreport", ".util")
+)
+
+
+def _mask(logger: logging.Logger) -> logging.Logger:
+    if _MASK_FILTER not in logger.filters:
+        logger.addFilter(_MASK_FILTER)
+    return logger
+
+
 def get_logger(name: str | None = None) -> logging.Logger:
-    """The project logger, or a child of it (``get_logger("sim")`` → ``ibkr.sim``)."""
-    return _logger.getChild(name) if name else _logger
+    """The project logger, or a child of it (``get_logger("sim")`` → ``ibkr.sim``), with
+    account ids masked in whatever it logs."""
+    return _mask(_logger.getChild(name)) if name else _logger
+
+
+_mask(_logger)
+for _name in THIRD_PARTY_LOGGERS:
+    _mask(logging.getLogger(_name))
 
 
 def log_debug(message: str) -> None:

@@ -22,6 +22,12 @@ Feature: The lock discipline holds under load
     And the order is Cancelled at the gateway and in the adapter
     And the gateway received at most one cancel for it
 
+  Scenario: Several threads place the same order_ref at once: one order, and every caller learns its id
+    When 4 threads place the same order with order_ref "same-ref" at once
+    Then the gateway holds exactly one order with order_ref "same-ref"
+    And no caller was told the order failed
+    And every caller ends up with the same order id, retrying a retryable error once
+
   Scenario: Threads mix every public call while the gateway streams and fills (quick)
     When $SOAK_THREADS (default 16) threads mix every public call for $SOAK_SECONDS (default 5) seconds while the gateway fills orders
     Then no call raised an unexpected exception and none deadlocked

@@ -31,6 +31,13 @@ Feature: What the gateway says, the adapter understands
     And no market data subscription was sent again
     And market data for AAPL ticks again
 
+  Scenario: A new session after 1100 starts clean: connected, and IB connectivity no longer reported down
+    When the gateway broadcasts code 1100
+    Then the adapter reports it is not connected within 2 seconds
+    When the gateway drops every client
+    Then the adapter is connected again within 5 seconds
+    And the adapter's data health does not report IB connectivity down
+
   Scenario: 1101 restored with data lost re-subscribes every stream and the market data type
     Given market data streaming for AAPL and MSFT
     When the gateway broadcasts code 1100
@@ -83,6 +90,14 @@ Feature: What the gateway says, the adapter understands
     And the error carries IB code 201 and starts with "Order placement failed: "
     And the error is a RuntimeError and not retryable
     And the order is tracked as Inactive
+
+  Scenario: A pacing violation (error 100) drops the session; the adapter comes back by itself
+    Given the gateway allows only 15 messages per second
+    When I call get_option_chain on the adapter
+    Then it returned at once with the contract's shape for get_option_chain
+    And the gateway logged a pacing violation and the adapter logged IB error 100
+    And the adapter reconnected within 5 seconds
+    And the adapter is still connected and answers requests
 
   Scenario: An error answering a request ends it at once
     Given a connected adapter with IBKR_REQUEST_TIMEOUT=8.0

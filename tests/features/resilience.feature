@@ -139,6 +139,13 @@ Feature: The adapter survives the gateway
     And the adapter tracks exactly one live order with order_ref "lost-1"
     And no order was lost or duplicated
 
+  Scenario: A retry from a restarted process (a new adapter, same client id) is not a second order
+    Given a resting order with order_ref "persisted-1" placed by the adapter
+    When the adapter is replaced by a new one with the same client id
+    And the new adapter places the same order with order_ref "persisted-1"
+    Then the gateway holds exactly one order with order_ref "persisted-1"
+    And the new adapter returned that order's id and reports its status
+
   Scenario: With auto_reconnect off a dropped connection stays down until connect() is called
     Given a second adapter with client id 12 connected with IBKR_AUTO_RECONNECT=False
     When the gateway drops every client
@@ -147,6 +154,18 @@ Feature: The adapter survives the gateway
     And the adapter is connected again within 5 seconds
     When the second adapter calls connect()
     Then the second adapter is connected
+
+  Scenario Outline: <call>() while the adapter is reconnecting stops it at once
+    When the gateway is killed
+    Then the adapter reports it is not connected within 3 seconds
+    When I call <call>() on the reconnecting adapter
+    Then it returned within 2 seconds
+    And after the gateway restarts the adapter does not log on again
+
+    Examples:
+      | call       |
+      | disconnect |
+      | close      |
 
   Scenario: Reconnect gives up after the configured maximum number of attempts
     Given a second adapter with client id 12 connected with IBKR_RECONNECT_MAX_ATTEMPTS=3

@@ -42,9 +42,11 @@ Feature: Safety interlocks hold before anything is sent
       | 4001 |
       | 7496 |
 
-  Scenario: Account ids are masked in the adapter's logs
-    Given a simulated IB gateway for account "DU1234567"
+  Scenario: Account ids are masked in the logs, ib_insync's included, at INFO as the app runs
+    Given the application logs at INFO
+    And a simulated IB gateway for account "DU1234567"
     And a connected adapter
     And a resting AAPL bull call spread order placed earlier
+    And the gateway fills it
     When I read the account summary and the positions
     Then no log record shows the account id "DU1234567" unmasked

@@ -127,7 +127,9 @@ def test_short_limit_price_is_a_credit_floor(gateway: Any, api: Any) -> None:
                         and s, what="SHORT Filled")
     sim = sim_order(gateway, api.test_client_id, order_id)
     assert sim.avg_fill_price <= -0.05  # received ≥ 0.05
-    assert status["filled_price"] is not None
+    # Reported in the caller's convention, like limit_price: the credit received, positive.
+    assert status["filled_price"] == pytest.approx(-sim.avg_fill_price)
+    assert status["filled_price"] >= 0.05
 
 
 def test_bear_put_market_order_fills_with_executions_and_commissions(

@@ -6,9 +6,11 @@ inside) with fast reconnect settings. Scenario state lives in ``ctx``; gateways 
 torn down by their fixtures, each teardown bounded so a hang fails instead of stalling the suite.
 
 Environment knobs (documented in tests/resilience/README.md):
-  RESILIENCE_RESTARTS  restarts in the quick gauntlet (default 3)
-  SOAK_SECONDS         duration of the quick concurrency soak (default 5)
-  SOAK_THREADS         threads in the concurrency soaks (default 16)
+  RESILIENCE_RESTARTS       restarts in the quick gauntlet (default 3)
+  RESILIENCE_SOAK_RESTARTS  restarts in the @soak gauntlet (default 10)
+  SOAK_SECONDS              duration of the quick concurrency soaks (default 5)
+  RESILIENCE_SOAK_SECONDS   duration of the @soak concurrency soaks (default 30)
+  SOAK_THREADS              threads in the concurrency soaks (default 16)
 """
 
 from __future__ import annotations

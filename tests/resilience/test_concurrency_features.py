@@ -209,6 +209,65 @@ def one_cancel(ctx: SimpleNamespace) -> None:
     assert len(sent) <= 1, f"{len(sent)} cancelOrder messages for order {oid}"
 
 
+# ----------------------------------------------------------------------------- same order_ref
+
+
+@when(parsers.parse('{n:d} threads place the same order with order_ref "{ref}" at once'))
+def place_same_ref(ctx: SimpleNamespace, n: int, ref: str) -> None:
+    spread = make_spread(ctx.gw, "SPY", "BEAR_PUT")  # legs not qualified yet: the calls overlap
+    barrier = threading.Barrier(n)
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def place() -> Any:
+        return ctx.api.place_order("SPY", "LONG", 1, spread, "LIMIT", RESTING_BUY,
+                                   order_ref=ref)
+
+    def one() -> None:
+        barrier.wait(5)
+        try:
+            value: Any = place()
+        except Exception as e:  # noqa: BLE001 - judged by the Then steps
+            value = e
+        retried: Any = None
+        if isinstance(value, broker_errors.RetryableError):
+            try:
+                retried = place()
+            except Exception as e:  # noqa: BLE001
+                retried = e
+        with lock:
+            results.append((value, retried))
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a place_order never returned"
+    ctx.extra["same_ref"] = results
+
+
+@then(parsers.parse('the gateway holds exactly one order with order_ref "{ref}"'))
+def one_order(ctx: SimpleNamespace, ref: str) -> None:
+    time.sleep(0.3)
+    mine = [o for o in engine_orders(ctx.gw) if o.order_ref == ref]
+    assert len(mine) == 1, mine
+    ctx.extra["the_order"] = str(mine[0].order_id)
+
+
+@then("no caller was told the order failed")
+def none_failed(ctx: SimpleNamespace) -> None:
+    told_failed = [v for v, _ in ctx.extra["same_ref"]
+                   if isinstance(v, Exception) and not isinstance(v, broker_errors.RetryableError)]
+    assert not told_failed, f"callers told the live order failed: {told_failed}"
+
+
+@then("every caller ends up with the same order id, retrying a retryable error once")
+def same_id_for_all(ctx: SimpleNamespace) -> None:
+    ids = [r if isinstance(v, Exception) else v for v, r in ctx.extra["same_ref"]]
+    assert ids == [ctx.extra["the_order"]] * len(ids), ctx.extra["same_ref"]
+
+
 # ----------------------------------------------------------------------------- the soak
 
 
@@ -228,6 +287,7 @@ class Soak:
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.slowest: dict[str, float] = {}
+        self.chain_slot = threading.Semaphore(1)
         self.errors: list[str] = []
         self.torn: list[str] = []
         self.ids: list[str] = list(ctx.resting)
@@ -255,9 +315,18 @@ class Soak:
             (3, "get_next_order_id", lambda r: self.api.get_next_order_id()),
             (4, "place_order", self.place),
             (3, "cancel_order", self.cancel),
-            (0.4, "get_option_chain", lambda r: self.api.get_option_chain(
-                r.choice(("AAPL", "SPY")))),
+            (0.4, "get_option_chain", self.chain),
         ]
+
+    def chain(self, r: random.Random) -> None:
+        """One chain at a time, as a trader refreshes it: a chain is ~100 messages, and IB's
+        pacing (45/s here) is shared by every call — concurrent chains would starve the rest."""
+        if not self.chain_slot.acquire(blocking=False):
+            return
+        try:
+            self.api.get_option_chain(r.choice(("AAPL", "SPY")))
+        finally:
+            self.chain_slot.release()
 
     def status(self, r: random.Random) -> None:
         with self.lock:

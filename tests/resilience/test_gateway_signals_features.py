@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -80,6 +81,12 @@ def data_health(ctx: SimpleNamespace, state: str) -> None:
         return bool(text)
 
     wait_for(shows, 2, f"data health to show the farm {state}")
+
+
+@then("the adapter's data health does not report IB connectivity down")
+def ib_not_down(ctx: SimpleNamespace) -> None:
+    health = dict(ctx.api.data_health)
+    assert health.get("ib") != "down", f"connected {ctx.api.connected} but data health {health}"
 
 
 @then("the adapter stayed connected without reconnecting")
@@ -178,6 +185,29 @@ def call_method(ctx: SimpleNamespace, call: str) -> None:
         "get_option_chain": lambda: ctx.api.get_option_chain("SPY"),
     }[call]
     ctx.outcome = timed_call(fn, 30, call)
+
+
+@given(parsers.parse("the gateway allows only {rate:d} messages per second"))
+def low_rate(ctx: SimpleNamespace, rate: int) -> None:
+    ctx.extra["reconnects_before"] = ctx.api.reconnect_count
+    ctx.gw.call(setattr, ctx.gw.runtime.server, "max_rate", rate)
+
+
+@then(parsers.parse("it returned at once with the contract's shape for {call}"))
+def at_once(ctx: SimpleNamespace, call: str) -> None:
+    out = ctx.outcome
+    assert out.error is None, repr(out.error)
+    assert out.seconds < 1.0, f"{call} took {out.seconds:.2f}s after the session was dropped"
+    assert isinstance(out.value, list), out.value
+
+
+@then("the gateway logged a pacing violation and the adapter logged IB error 100")
+def pacing_logged(ctx: SimpleNamespace, caplog: pytest.LogCaptureFixture) -> None:
+    assert ctx.gw.stats()["pacing_violations"] >= 1
+    ctx.gw.call(setattr, ctx.gw.runtime.server, "max_rate", 50)
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("ibkr")
+            and "100" in r.getMessage() and r.levelno >= logging.WARNING]
+    assert ours, "the adapter did not log the pacing error"
 
 
 @then(parsers.parse("it returned within the request timeout with the contract's shape for "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -14,12 +15,14 @@ from resilience_support import (
     PLACE_ORDER,
     RESTING_BUY,
     engine_orders,
+    force_fill,
     make_spread,
     mark_requests,
     new_requests,
     requests_matching,
     run_with_timeout,
     timed_call,
+    wait_for,
 )
 
 from src.brokers import errors as broker_errors
@@ -100,6 +103,20 @@ def order_outcome(ctx: SimpleNamespace, outcome: str) -> None:
         assert isinstance(out.error, broker_errors.LiveTradingNotAllowed), repr(out.error)
         assert isinstance(out.error, ValueError)
         assert not placed, f"placeOrder reached the gateway: {placed}"
+
+
+@given("the application logs at INFO")
+def app_logs_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)  # the root logger, as src.utils.logger.setup_logging does
+    caplog.set_level(logging.DEBUG, logger="ibkr")
+
+
+@given("the gateway fills it")
+def gateway_fills(ctx: SimpleNamespace) -> None:
+    oid = ctx.resting[0]
+    perm = next(o.perm_id for o in engine_orders(ctx.gw) if o.order_id == int(oid))
+    force_fill(ctx.gw, perm)
+    wait_for(lambda: ctx.api.get_order_status(oid).get("commissions"), 5, "the fill")
 
 
 @when("I read the account summary and the positions")
