@@ -206,6 +206,7 @@ class StubState:
     expirations: list[str] = field(default_factory=expiries)
     strikes: tuple[float, ...] = STRIKES
     stock_tickers: dict[str, Ticker] = field(default_factory=dict)
+    option_lines: list[Contract] = field(default_factory=list)  # streaming option requests
     on_place: str = "ack"  # ack | reject | silent | raise
     reject_code: int = 201
     reject_message: str = "Order rejected - reason: market is closed"
@@ -306,6 +307,11 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
     ib.reqAccountUpdatesAsync = AsyncMock(return_value=None)
 
     def req_mkt_data(contract: Contract, *args: Any, **kwargs: Any) -> Ticker:
+        if contract.secType == "OPT":  # a streaming option line (a chain kept streaming)
+            t = option_ticker(contract)
+            st.option_lines.append(contract)
+            ib.wrapper.reqId2Ticker[len(ib.wrapper.reqId2Ticker) + 1000] = t
+            return t
         t = st.stock_tickers.get(contract.symbol) or aapl_ticker()
         st.stock_tickers[contract.symbol] = t
         ib.wrapper.reqId2Ticker[len(ib.wrapper.reqId2Ticker) + 1000] = t

@@ -64,6 +64,10 @@ SCHEMA: tuple[_Key, ...] = (
          nullable=True),
     _Key("ibkr", "chain_expirations", "CHAIN_EXPIRATIONS", int, 4, minimum=1, maximum=52),
     _Key("ibkr", "chain_strikes", "CHAIN_STRIKES", int, 6, minimum=1, maximum=100),
+    _Key("ibkr", "max_streams", "IBKR_MAX_STREAMS", int, 50, minimum=1, maximum=90),
+    _Key("ibkr", "chain_stream_lines", "CHAIN_STREAM_LINES", int, 50, minimum=0, maximum=80),
+    _Key("ibkr", "chain_stream_idle", "CHAIN_STREAM_IDLE", float, 300.0, minimum=1,
+         maximum=86_400),
     _Key("risk", "max_contracts_per_order", "MAX_CONTRACTS_PER_ORDER", int, 10,
          minimum=1, maximum=10_000),
     _Key("risk", "max_open_orders", "MAX_OPEN_ORDERS", int, 5, minimum=1, maximum=10_000),
@@ -147,6 +151,9 @@ class Config:
     IBKR_METRICS_PORT: int | None = None
     CHAIN_EXPIRATIONS: int = 4
     CHAIN_STRIKES: int = 6
+    IBKR_MAX_STREAMS: int = 50
+    CHAIN_STREAM_LINES: int = 50
+    CHAIN_STREAM_IDLE: float = 300.0
     MAX_CONTRACTS_PER_ORDER: int = 10
     MAX_OPEN_ORDERS: int = 5
     SYMBOLS: tuple[str, ...] = ("AAPL",)

@@ -63,6 +63,9 @@ class ConnectionManager:
         """Connect and run the start-up work; raises on failure (the IB socket is closed)."""
         api = self.api
         ib = api.ib
+        # a new session: an 1100 of the previous one no longer holds (an 1100 during this
+        # handshake aborts the attempt; after_connect marks IB connectivity ok)
+        api.data_health.pop("ib", None)
         loop = asyncio.get_running_loop()
         self._abort = loop.create_future()
         self._connecting = True
@@ -125,6 +128,7 @@ class ConnectionManager:
                     ib_request(ib, "reqAccountUpdates", api.account_id), api.request_timeout)
             except Exception as exc:  # noqa: BLE001 - best effort, positions still follow
                 log_warning(f"Account updates for {api.account_id} failed: {exc}")
+        api.data_health["ib"] = "ok"
         api.connected = True
         api.metrics.connection_status.set(1)
         api.account_service.rebuild()

@@ -174,7 +174,9 @@ class IBKRIBInsyncApi:
         self.order_service = OrderService(self)
         self.market_service = MarketDataService(
             self, max_streams if max_streams is not None else setting(
-                config, "IBKR_MAX_STREAMS", 50))
+                config, "IBKR_MAX_STREAMS", 50),
+            chain_stream_lines=setting(config, "CHAIN_STREAM_LINES", 50),
+            chain_stream_idle=setting(config, "CHAIN_STREAM_IDLE", 300.0))
         self.connection = ConnectionManager(self, rng=reconnect_rng, sleep=reconnect_sleep)
         self.events = EventRouter(self)
         self._loop.call(self.events.setup)

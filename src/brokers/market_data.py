@@ -5,10 +5,13 @@
   the request timeout: returns what it has at the deadline); later calls read the live ticker.
   A gateway error for the line (e.g. 200, 354) ends the wait at once and drops the line.
 * ``option_chain(symbol)``: secdef params → nearest expirations → one wildcard
-  ``reqContractDetails`` per expiration (concurrent) → the strikes nearest the money → snapshot
-  quotes through ``reqTickers`` with at most ``MAX_SNAPSHOT_LINES`` market-data lines in flight
-  (IB's cap is 100 lines, ours streams count against it); ib_insync's own throttle
-  (``client.MaxRequests``) paces the messages.
+  ``reqContractDetails`` per expiration (concurrent) → the strikes nearest the money → quotes:
+  streaming lines kept between calls when the chain fits the retention budget
+  (:mod:`~src.brokers.chain_lines`), else snapshots through ``reqTickers`` with at most
+  ``MAX_SNAPSHOT_LINES`` market-data lines in flight (IB's cap is 100 lines; our streams count
+  against it); ib_insync's own throttle (``client.MaxRequests``) paces the messages. Option
+  parameters and an expiration's contracts (conIds) are cached for the day: they do not change
+  within a session; quotes are never cached.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ib_insync import Option as IBOption
 from ib_insync import Stock
 
 from src.brokers import translate
+from src.brokers.chain_lines import ChainLines
 from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_warning
 from src.brokers.ib_loop import ib_request
 from src.models.option import Option
@@ -52,11 +56,16 @@ class Stream:
 class MarketDataService:
     """Streams and option chains for ``api.ib`` (every method runs on the loop thread)."""
 
-    def __init__(self, api: IBKRIBInsyncApi, max_streams: int = 50) -> None:
+    def __init__(self, api: IBKRIBInsyncApi, max_streams: int = 50, *,
+                 chain_stream_lines: int = 50, chain_stream_idle: float = 300.0) -> None:
         self.api = api
         self.max_streams = max(1, max_streams)
         self.streams: OrderedDict[str, Stream] = OrderedDict()
         self.stocks: dict[str, Any] = {}  # symbol -> qualified Stock (conIds never change)
+        # per day: option parameters by symbol, an expiration's contracts (listings, conIds)
+        self.secdefs: dict[tuple[str, date], list[Any]] = {}
+        self.expiry_contracts: dict[tuple[str, str, str, date], list[Any]] = {}
+        self.chain_lines = ChainLines(self, chain_stream_lines, chain_stream_idle)
 
     # --- contracts ------------------------------------------------------------------------------
 
@@ -76,24 +85,29 @@ class MarketDataService:
 
     # --- streams ----------------------------------------------------------------------------
 
-    def _publish(self) -> None:
-        self.api.metrics.market_data_subscriptions.set(len(self.streams))
+    def publish(self) -> None:
+        """Streaming lines open now (stocks + retained option lines) → the metrics gauge."""
+        self.api.metrics.market_data_subscriptions.set(
+            len(self.streams) + self.chain_lines.count())
 
     def _subscribe(self, symbol: str, contract: Any) -> Stream:
         while len(self.streams) >= self.max_streams:
             old_symbol, _ = next(iter(self.streams.items()))
             self.unsubscribe(old_symbol)
+        while (len(self.streams) + self.chain_lines.count() >= MAX_SNAPSHOT_LINES
+               and self.chain_lines.drop_lru()):
+            pass  # a stock stream outranks retained option lines
         ticker = self.api.ib.reqMktData(contract, "", False, False)
         stream = Stream(symbol, contract, ticker)
         self.streams[symbol] = stream
-        self._publish()
+        self.publish()
         log_debug(f"Market data stream opened for {symbol} ({len(self.streams)} lines)")
         return stream
 
     def unsubscribe(self, symbol: str) -> None:
         """Cancel and forget the stream of ``symbol`` (no-op when there is none)."""
         stream = self.streams.pop(symbol, None)
-        self._publish()
+        self.publish()
         if stream is None:
             return
         if stream.waiter is not None and not stream.waiter.done():
@@ -105,7 +119,9 @@ class MarketDataService:
             log_debug(f"cancelMktData for {symbol} failed: {exc}")
 
     def resubscribe_all(self) -> None:
-        """Re-request every stream (after a reconnect or IB's 1101 "data lost")."""
+        """Re-request every stream (after a reconnect or IB's 1101 "data lost"); retained
+        option lines are released (the next chain call re-requests what it needs)."""
+        self.chain_lines.drop_all()
         for symbol, stream in list(self.streams.items()):
             try:
                 with contextlib.suppress(Exception):  # after a reconnect: nothing to cancel
@@ -122,6 +138,8 @@ class MarketDataService:
         """A gateway error: if it belongs to one of our streams, end its wait. True if handled."""
         if is_warning(code):
             return False
+        if self.chain_lines.on_error(req_id):
+            return True
         stream = self._stream_for_req(req_id)
         if stream is None:
             return False
@@ -193,10 +211,16 @@ class MarketDataService:
         api = self.api
         ib = api.ib
         stock = await self.qualify_stock(symbol)
-        chains = await asyncio.wait_for(
-            ib_request(ib, "reqSecDefOptParams", symbol, "", "STK", stock.conId),
-            api.request_timeout)
-        chains = list(chains or [])
+        key = (symbol, date.today())
+        chains = self.secdefs.get(key)
+        if chains is None:
+            found = await asyncio.wait_for(
+                ib_request(ib, "reqSecDefOptParams", symbol, "", "STK", stock.conId),
+                api.request_timeout)
+            chains = list(found or [])
+            if chains:
+                self.secdefs = {k: v for k, v in self.secdefs.items() if k[1] == key[1]}
+                self.secdefs[key] = chains
         smart = [c for c in chains if c.exchange == "SMART"] or chains
         if not smart:
             raise ContractNotFound(f"No option chain found for {symbol}", 200)
@@ -217,7 +241,12 @@ class MarketDataService:
                 log_warning(f"Option contracts for {symbol} {exp} unavailable: {result}")
                 continue
             wanted.extend(self._pick(result, price))
-        tickers = await self._snapshots(wanted)
+        budget = MAX_SNAPSHOT_LINES - MIN_SNAPSHOT_LINES
+        if self.chain_lines.make_room(symbol, len(wanted), budget):
+            tickers = await self.chain_lines.tickers(symbol, wanted)
+        else:
+            self.chain_lines.drop(symbol)
+            tickers = await self._snapshots(wanted)
         options: list[Option] = []
         for contract, ticker in zip(wanted, tickers, strict=True):
             if ticker is None:
@@ -246,7 +275,21 @@ class MarketDataService:
         return price
 
     async def _expiry_contracts(self, symbol: str, expiry: str, trading_class: str) -> list[Any]:
-        """All option contracts of one expiration: ONE wildcard contract-details request."""
+        """All option contracts of one expiration: ONE wildcard contract-details request, cached
+        for the day (listed contracts and their conIds do not change within a session)."""
+        key = (symbol, expiry, trading_class, date.today())
+        cached = self.expiry_contracts.get(key)
+        if cached is not None:
+            return cached
+        contracts = await self._request_expiry_contracts(symbol, expiry, trading_class)
+        if contracts:
+            self.expiry_contracts = {k: v for k, v in self.expiry_contracts.items()
+                                     if k[3] == key[3]}
+            self.expiry_contracts[key] = contracts
+        return contracts
+
+    async def _request_expiry_contracts(self, symbol: str, expiry: str,
+                                        trading_class: str) -> list[Any]:
         query = IBOption(symbol, expiry, exchange="SMART", currency="USD")
         if trading_class:
             query.tradingClass = trading_class
@@ -275,7 +318,8 @@ class MarketDataService:
     async def _snapshots(self, contracts: list[Any]) -> list[Any]:
         """Snapshot tickers, concurrently, at most ``MAX_SNAPSHOT_LINES`` - streams in flight."""
         api = self.api
-        lines = max(MIN_SNAPSHOT_LINES, MAX_SNAPSHOT_LINES - len(self.streams))
+        held = len(self.streams) + self.chain_lines.count()
+        lines = max(MIN_SNAPSHOT_LINES, MAX_SNAPSHOT_LINES - held)
         gate = asyncio.Semaphore(lines)
 
         async def one(contract: Any) -> Any:

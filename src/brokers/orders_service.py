@@ -19,6 +19,7 @@ from src.brokers import translate
 from src.brokers.errors import (
     ORDER_CANCELLED,
     ContractNotFound,
+    OrderInterrupted,
     OrderRejected,
     error_from_ib,
     is_warning,
@@ -51,6 +52,7 @@ class OrderService:
         self.errors: dict[str, list[tuple[int, str]]] = {}  # order id -> gateway errors
         self._ack: dict[str, asyncio.Future[None]] = {}
         self._cancel: dict[str, list[asyncio.Future[bool]]] = {}  # concurrent cancels share one
+        self._placing: dict[str, asyncio.Future[str]] = {}  # orderRef -> first call's outcome
 
     # --- lookup ---------------------------------------------------------------------------------
 
@@ -107,7 +109,37 @@ class OrderService:
 
     async def place(self, symbol: str, direction: str, contracts: int, spread: OptionSpread,
                     price_type: str, limit_price: float | None, order_ref: str | None) -> str:
-        """Place the spread as one BAG order; wait (bounded) for the gateway's answer."""
+        """Place the spread as one BAG order; wait (bounded) for the gateway's answer.
+
+        Calls with the same ``order_ref`` share one placement: a known ref returns its order id
+        (nothing sent), and a call arriving while that ref is still being placed waits for the
+        first call's outcome (its order id, or its error) instead of being told it failed.
+        """
+        if order_ref is None or self.refs.get(order_ref):
+            return await self._place(symbol, direction, contracts, spread, price_type,
+                                     limit_price, order_ref)
+        pending = self._placing.get(order_ref)
+        if pending is not None:
+            log_info(f"Order ref {order_ref} is being placed by another call; waiting for it")
+            return await asyncio.shield(pending)
+        outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        outcome.add_done_callback(_retrieved)
+        self._placing[order_ref] = outcome
+        try:
+            order_id = await self._place(symbol, direction, contracts, spread, price_type,
+                                         limit_price, order_ref)
+        except BaseException as exc:
+            outcome.set_exception(exc if isinstance(exc, Exception) else OrderInterrupted(
+                f"placement of order_ref {order_ref} was interrupted; retry with the same ref"))
+            raise
+        else:
+            outcome.set_result(order_id)
+            return order_id
+        finally:
+            self._placing.pop(order_ref, None)
+
+    async def _place(self, symbol: str, direction: str, contracts: int, spread: OptionSpread,
+                     price_type: str, limit_price: float | None, order_ref: str | None) -> str:
         api = self.api
         if order_ref is not None and order_ref in self.refs:
             existing = self.refs[order_ref]
@@ -403,7 +435,42 @@ class OrderService:
             self.refresh(order_id)
         if linked:
             log_info(f"Reconciled {linked} tracked orders after connect")
+        self.adopt_open_orders()
         return linked
+
+    def adopt_open_orders(self) -> int:
+        """Track the gateway's open orders of our client id that this adapter does not know.
+
+        They were placed by an earlier process with the same client id (a restart). Tracking them
+        keeps ``order_ref`` idempotent across the restart — a caller retrying the same ref gets
+        the live order's id, not a second order — and keeps their status readable.
+        """
+        api = self.api
+        adopted = 0
+        for trade in _as_list(api.ib.openTrades()):
+            order = getattr(trade, "order", None)
+            order_id = str(getattr(order, "orderId", "") or "")
+            if order is None or order_id in ("", "0") \
+                    or getattr(order, "clientId", None) != api.client_id \
+                    or order_id in api.orders or self.order_id_for(trade) is not None:
+                continue
+            record = translate.adopted_record(trade, order_id, datetime.now())
+            with api.lock:
+                api.orders[order_id] = record
+            self._track(order_id, trade)
+            if record["order_ref"]:
+                self.refs.setdefault(record["order_ref"], order_id)
+            adopted += 1
+        if adopted:
+            log_info(f"Tracking {adopted} open orders of client id {api.client_id} "
+                     "placed before this session")
+        return adopted
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a shared outcome's exception as retrieved (nobody may be waiting for it)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _as_list(value: Any) -> list[Any]:

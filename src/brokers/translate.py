@@ -390,6 +390,40 @@ def order_record(*, order_id: str, symbol: str, direction: str, contracts: int,
     }
 
 
+def adopted_record(trade: Any, order_id: str, now: datetime) -> dict[str, Any]:
+    """The contract's order dict for an open order this adapter did not place (an earlier
+    process with the same client id did). What the gateway does not carry is ``None``
+    (``spread_type``; ``direction`` of a market order); ``adopted`` is True."""
+    order, contract = trade.order, getattr(trade, "contract", None)
+    quantity = finite(getattr(order, "totalQuantity", None)) or 0.0
+    is_limit = getattr(order, "orderType", "") == "LMT"
+    limit = finite(getattr(order, "lmtPrice", None)) if is_limit else None
+    ref = getattr(order, "orderRef", "")
+    record: dict[str, Any] = {
+        "id": order_id,
+        "symbol": str(getattr(contract, "symbol", "") or ""),
+        "direction": None if limit is None else ("SHORT" if limit < 0 else "LONG"),
+        "contracts": int(quantity),
+        "spread_type": None,
+        "price_type": "LIMIT" if is_limit else "MARKET",
+        "limit_price": None if limit is None else abs(limit),
+        "status": "PendingSubmit",
+        "filled": 0.0,
+        "remaining": quantity,
+        "filled_price": None,
+        "submit_time": now,
+        "fill_time": None,
+        "order_ref": ref if isinstance(ref, str) else "",
+        "perm_id": getattr(order, "permId", 0) or None,
+        "legs": [],
+        "executions": [],
+        "commissions": [],
+        "adopted": True,
+    }
+    apply_order_status(record, trade.orderStatus, now)
+    return record
+
+
 def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime) -> None:
     """Copy an ``OrderStatus`` into ``record`` (status, filled, remaining, fill price/time)."""
     status = getattr(status_obj, "status", None)

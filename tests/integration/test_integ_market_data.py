@@ -152,15 +152,52 @@ def _open_lines(gw: Any, client_id: int) -> list[str]:
 
 
 @pytest.mark.allow_ib_errors(200)
-def test_market_data_lines_are_released(gateway: Any, api: Any) -> None:
-    """Chains do not leak option lines (the seeds' skip path did); only the underlyings'
-    streaming quote lines stay, and the subscriptions gauge counts exactly those."""
+def test_market_data_lines_are_bounded_and_accounted(gateway: Any, api: Any) -> None:
+    """Chains never leak lines (the seeds' skip path did): the underlyings' quote lines stay,
+    plus the option lines of the most recent chain that fits the retention budget (AAPL's
+    are released to make room for SPY's); the subscriptions gauge counts exactly the lines
+    the gateway holds for this client."""
     api.get_market_data("AAPL")
     api.get_option_chain("AAPL")
     api.get_option_chain("SPY")
     api.get_market_data(UNKNOWN_SYMBOL)
     api.get_option_chain("MSFT")
     lines = _open_lines(gateway, api.test_client_id)
-    assert lines and set(lines) == {"STK"}, lines
-    assert len(lines) <= 3  # AAPL, SPY (MSFT at most): one per underlying
+    assert 1 <= lines.count("STK") <= 3  # AAPL, SPY (MSFT at most): one per underlying
+    assert lines.count("OPT") == 48 and set(lines) == {"STK", "OPT"}, lines
+    retained = api.market_service.chain_lines.lines
+    assert list(retained) == ["SPY"]
     assert metric_value(api, "ib_market_data_subscriptions") == float(len(lines))
+
+
+def test_a_repeated_chain_streams_fresh_quotes_without_new_requests(
+        gateway: Any, api: Any) -> None:
+    """The second chain call sends no contract-details request and market-data requests only
+    for strikes that entered the window; its quotes follow the market (it moved in between):
+    live streams, not a copy of the first call."""
+    first = {o.symbol: o for o in api.get_option_chain("AAPL")}
+    sent = len(gateway.requests)
+    # a move small enough to keep the same strikes nearest the money
+    gateway.set_price("AAPL", gateway.market.underlying_price("AAPL") * 1.004)
+    time.sleep(0.3)  # let the moved quotes stream in
+    second = api.get_option_chain("AAPL")
+    new = [r for r in gateway.requests[sent:] if r[0] == api.test_client_id]
+    assert len(second) == 48
+    entered = [o for o in second if o.symbol not in first]  # the money may cross a strike
+    assert not [r for r in new if r[1] == 9], new  # no contract-details request
+    assert len([r for r in new if r[1] == 1]) == len(entered)  # lines only for new strikes
+    assert len(entered) <= 8
+    moved = [o for o in second if o.symbol in first and (o.bid, o.ask) != (
+        first[o.symbol].bid, first[o.symbol].ask)]
+    assert len(moved) >= 30  # live streams: the move reprices most options
+
+
+def test_idle_chain_lines_are_released(make_api: Any, gateway: Any) -> None:
+    api = make_api(CHAIN_STREAM_IDLE=1.0)
+    api.get_option_chain("AAPL")
+    assert _open_lines(gateway, api.test_client_id).count("OPT") == 48
+    deadline = time.monotonic() + 5.0
+    while _open_lines(gateway, api.test_client_id).count("OPT") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _open_lines(gateway, api.test_client_id) == ["STK"]
+    assert metric_value(api, "ib_market_data_subscriptions") == 1.0

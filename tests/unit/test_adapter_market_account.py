@@ -151,6 +151,7 @@ def test_option_chain_snapshots_are_concurrent_but_capped(state: stubs.StubState
 def test_option_chain_skips_failed_snapshots(adapter: tuple[IBKRIBInsyncApi, MagicMock]
                                              ) -> None:
     api, ib = adapter
+    api.market_service.chain_lines.limit = 0  # the snapshot path (no retained lines)
     calls = {"n": 0}
 
     async def sometimes(*contracts: Contract, **kw: Any) -> list[Ticker]:
@@ -231,3 +232,63 @@ def test_disconnect_ends_requests_in_flight(state: stubs.StubState) -> None:
         assert "disconnected while the request was in flight" in box["data"]["error"]
     finally:
         api.close()
+
+
+def test_small_chain_keeps_streaming_and_a_repeat_call_sends_no_new_requests(
+        adapter: tuple[IBKRIBInsyncApi, MagicMock]) -> None:
+    """A chain within CHAIN_STREAM_LINES streams its options; the next call reads the live
+    tickers (no snapshot, no new line, no new contract-details request)."""
+    api, ib = adapter
+    first = api.get_option_chain("AAPL")
+    assert len(first) == 48 and ib.reqTickersAsync.await_count == 0
+    lines, details = len(ib.stub.option_lines), ib.reqContractDetailsAsync.await_count
+    assert lines == 48
+    second = api.get_option_chain("AAPL")
+    assert second == first
+    assert len(ib.stub.option_lines) == lines and ib.reqContractDetailsAsync.await_count == details
+    assert api.metrics.value("ib_market_data_subscriptions") == 1 + 48  # AAPL stream + options
+
+
+def test_streaming_chain_reads_live_ticks_not_a_copy(
+        adapter: tuple[IBKRIBInsyncApi, MagicMock]) -> None:
+    api, ib = adapter
+    api.get_option_chain("AAPL")
+    tickers = [t for t in ib.wrapper.reqId2Ticker.values() if t.contract.secType == "OPT"]
+    for t in tickers:  # the gateway streams new quotes into the live tickers
+        t.bid, t.ask = 7.10, 7.30
+    assert {(o.bid, o.ask) for o in api.get_option_chain("AAPL")} == {(7.10, 7.30)}
+
+
+def test_chain_lines_are_released_when_another_chain_needs_the_room(
+        adapter: tuple[IBKRIBInsyncApi, MagicMock]) -> None:
+    api, ib = adapter
+    ib.stub.stocks["SPY"] = 756733
+    api.get_option_chain("AAPL")
+    api.get_option_chain("SPY")
+    cancelled = {c.conId for (c, *_), _kw in ib.cancelMktData.call_args_list}
+    assert len(cancelled) == 48  # AAPL's options made room for SPY's (budget 80 lines)
+    assert api.market_service.chain_lines.count() == 48
+    assert list(api.market_service.chain_lines.lines) == ["SPY"]
+
+
+def test_an_error_on_a_retained_line_drops_it_and_the_next_call_requests_it_again(
+        adapter: tuple[IBKRIBInsyncApi, MagicMock]) -> None:
+    api, ib = adapter
+    api.get_option_chain("AAPL")
+    req_id, ticker = next((r, t) for r, t in ib.wrapper.reqId2Ticker.items()
+                          if t.contract.secType == "OPT")
+    api._on_error(req_id, 10197, "No market data during competing live session", None)
+    assert api.market_service.chain_lines.count() == 47
+    before = len(ib.stub.option_lines)
+    assert len(api.get_option_chain("AAPL")) == 48
+    assert len(ib.stub.option_lines) == before + 1
+    assert ib.stub.option_lines[-1].conId == ticker.contract.conId
+
+
+def test_retention_off_uses_snapshots_and_keeps_no_option_line(
+        adapter: tuple[IBKRIBInsyncApi, MagicMock]) -> None:
+    api, ib = adapter
+    api.market_service.chain_lines.limit = 0
+    assert len(api.get_option_chain("AAPL")) == 48
+    assert ib.reqTickersAsync.await_count == 48 and ib.stub.option_lines == []
+    assert api.market_service.chain_lines.count() == 0
