@@ -48,6 +48,7 @@ class ChainLines:
         self.lines: OrderedDict[str, dict[int, tuple[Any, Any]]] = OrderedDict()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._waiting: dict[int, asyncio.Future[None]] = {}  # id(ticker) -> first-quote wait
+        self._in_use: dict[str, int] = {}  # symbol -> calls reading its lines right now
 
     def count(self) -> int:
         return sum(len(v) for v in self.lines.values())
@@ -58,9 +59,18 @@ class ChainLines:
         False (nothing released) when it cannot fit at all."""
         if not 0 < wanted <= self.limit or len(self.service.streams) + wanted > budget:
             return False
-        while (len(self.service.streams) + self.count() - len(self.lines.get(symbol, {}))
-               + wanted > budget):
-            lru = next(s for s in self.lines if s != symbol)
+
+        def needed() -> int:
+            return (len(self.service.streams) + self.count() - len(self.lines.get(symbol, {}))
+                    + wanted - budget)
+
+        # Only idle chains may be released: lines another call is reading right now stay.
+        idle = [s for s in self.lines if s != symbol and not self._in_use.get(s)]
+        if sum(len(self.lines[s]) for s in idle) < needed():
+            return False  # cannot fit without robbing a call in flight: snapshots instead
+        for lru in idle:
+            if needed() <= 0:
+                break
             self.drop(lru)
         return True
 
@@ -75,8 +85,11 @@ class ChainLines:
             if ib.isConnected() is True:
                 ib.cancelMktData(contract)
 
-    def drop(self, symbol: str) -> None:
-        """Cancel every retained line of ``symbol``."""
+    def drop(self, symbol: str, *, force: bool = False) -> None:
+        """Cancel every retained line of ``symbol`` — not while a call is reading them (its
+        caller would get holes), unless ``force`` (the session is gone: reconnect / 1101)."""
+        if not force and self._in_use.get(symbol):
+            return
         timer = self._timers.pop(symbol, None)
         if timer is not None:
             timer.cancel()
@@ -88,15 +101,16 @@ class ChainLines:
             self.service.publish()
 
     def drop_lru(self) -> bool:
-        """Release the least recently used chain; False when there is none."""
-        if not self.lines:
+        """Release the least recently used idle chain; False when there is none."""
+        idle = [s for s in self.lines if not self._in_use.get(s)]
+        if not idle:
             return False
-        self.drop(next(iter(self.lines)))
+        self.drop(idle[0])
         return True
 
     def drop_all(self) -> None:
         for symbol in list(self.lines):
-            self.drop(symbol)
+            self.drop(symbol, force=True)
 
     def on_error(self, req_id: int) -> bool:
         """A gateway error for one of the retained lines: forget it (the next call re-requests
@@ -134,9 +148,13 @@ class ChainLines:
         lines reused, new ones requested and awaited (bounded), unwanted ones cancelled."""
         lines = self.lines.setdefault(symbol, {})
         self._touch(symbol, arm=False)
+        self._in_use[symbol] = self._in_use.get(symbol, 0) + 1
         try:
             return await self._tickers(symbol, lines, contracts)
         finally:
+            self._in_use[symbol] -= 1
+            if not self._in_use[symbol]:
+                del self._in_use[symbol]
             self._touch(symbol, arm=True)
 
     async def _tickers(self, symbol: str, lines: dict[int, tuple[Any, Any]],
@@ -156,7 +174,10 @@ class ChainLines:
                 pending.append(self._wait_ready(loop, ticker))
         self.service.publish()
         if pending:
-            timeout = min(self.service.api.request_timeout, SETTLE_SECONDS)
+            api = self.service.api
+            queued = len(self.service.streams) + self.count()  # lines possibly queued ahead
+            timeout = min(api.request_timeout,
+                          SETTLE_SECONDS + queued / max(1, getattr(api, "max_rate", 45)))
             _, still = await asyncio.wait(pending, timeout=timeout)
             if still:
                 log_debug(f"{len(still)} option lines of {symbol} without a full quote yet")

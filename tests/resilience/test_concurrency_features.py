@@ -324,7 +324,12 @@ class Soak:
         if not self.chain_slot.acquire(blocking=False):
             return
         try:
-            self.api.get_option_chain(r.choice(("AAPL", "SPY")))
+            symbol = r.choice(("AAPL", "SPY"))
+            chain = self.api.get_option_chain(symbol)
+            if not chain and not self.restart_every:  # the gateway is up all along: a chain
+                with self.lock:
+                    self.errors.append(f"get_option_chain({symbol}) returned []: "
+                                       f"{self.api.last_error!r}")
         finally:
             self.chain_slot.release()
 
@@ -456,8 +461,10 @@ def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None) ->
     n = resolve_count(threads)
     d = resolve_count(seconds, float)
     s = Soak(ctx, n, d, float(every) if every else None)
+    sent_before = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0)
     started = time.monotonic()
     stuck = s.run()
+    sent = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0) - sent_before
     if s.restart_every:
         wait_for(lambda: ctx.api.connected is True, 15, "the adapter to reconnect after the soak")
     key = f"soak_{int(d)}s" + (f"_restart_every_{every}s" if every else "")
@@ -465,6 +472,7 @@ def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None) ->
     ctx.extra["stuck"] = stuck
     ctx.extra["soak_key"] = key
     record(key, restarts=s.restarts, expected_retryable=dict(s.expected),
+           messages_to_gateway_per_second=round(sent / max(time.monotonic() - started, 1e-9), 1),
            threads=n, seconds=d, wall_seconds=round(time.monotonic() - started, 2),
            calls=sum(s.calls.values()), calls_by_method=dict(s.calls),
            slowest_call_seconds=dict(s.slowest),
