@@ -58,6 +58,7 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("ibkr", "reconnect_base", "IBKR_RECONNECT_BASE", float, 0.5, minimum=0.01, maximum=60),
     _Key("ibkr", "reconnect_cap", "IBKR_RECONNECT_CAP", float, 30.0, minimum=0.01, maximum=3600),
     _Key("ibkr", "reconnect_max_attempts", "IBKR_RECONNECT_MAX_ATTEMPTS", int, 0, minimum=0),
+    _Key("ibkr", "link_grace", "IBKR_LINK_GRACE", float, 60.0, minimum=0.1, maximum=3600),
     _Key("ibkr", "max_rate", "IBKR_MAX_RATE", int, 45, minimum=1, maximum=50),
     _Key("ibkr", "market_data_type", "IBKR_MARKET_DATA_TYPE", int, 1, choices=(1, 2, 3, 4)),
     _Key("ibkr", "metrics_port", "IBKR_METRICS_PORT", int, None, minimum=0, maximum=65535,
@@ -146,6 +147,7 @@ class Config:
     IBKR_RECONNECT_BASE: float = 0.5
     IBKR_RECONNECT_CAP: float = 30.0
     IBKR_RECONNECT_MAX_ATTEMPTS: int = 0
+    IBKR_LINK_GRACE: float = 60.0
     IBKR_MAX_RATE: int = 45
     IBKR_MARKET_DATA_TYPE: int = 1
     IBKR_METRICS_PORT: int | None = None

@@ -45,6 +45,7 @@ class ConnectionManager:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._stop_event: asyncio.Event | None = None
         self.delays: list[float] = []  # the backoff delays used (tests, diagnostics)
+        self._link_timer: asyncio.TimerHandle | None = None  # 1100 watchdog
 
     # --- connect ------------------------------------------------------------------------------
 
@@ -66,6 +67,7 @@ class ConnectionManager:
         # a new session: an 1100 of the previous one no longer holds (an 1100 during this
         # handshake aborts the attempt; after_connect marks IB connectivity ok)
         api.data_health.pop("ib", None)
+        self.link_restored()
         loop = asyncio.get_running_loop()
         self._abort = loop.create_future()
         self._connecting = True
@@ -141,6 +143,7 @@ class ConnectionManager:
     def disconnect(self) -> None:
         """User disconnect: stop any reconnect supervisor, close the socket."""
         self._user_stop = True
+        self.link_restored()
         if self._stop_event is not None:
             self._stop_event.set()
         if self._reconnect_task is not None and not self._reconnect_task.done():
@@ -166,6 +169,32 @@ class ConnectionManager:
                 self._end_session()
         except Exception:  # noqa: BLE001 - cleanup only
             pass
+
+    # --- TWS ↔ IB link (1100 / 1101 / 1102) ----------------------------------------------------
+
+    def link_down(self) -> None:
+        """1100: TWS lost its link to IB; the socket to TWS is still up. TWS normally restores
+        it by itself (1101/1102); if it has not after ``link_grace`` seconds, treat the session
+        as lost: close the socket and let the reconnect supervisor take over."""
+        if self._link_timer is not None or not self.api.auto_reconnect:
+            return
+        loop = asyncio.get_running_loop()
+        self._link_timer = loop.call_later(self.api.link_grace, self._link_expired)
+
+    def link_restored(self) -> None:
+        """1101/1102: the link is back; the watchdog stands down."""
+        if self._link_timer is not None:
+            self._link_timer.cancel()
+            self._link_timer = None
+
+    def _link_expired(self) -> None:
+        self._link_timer = None
+        api = self.api
+        if self._user_stop or api.closing or api.data_health.get("ib") != "down":
+            return
+        log_warning(f"No 1101/1102 within {api.link_grace:g}s of 1100: reconnecting the socket")
+        self._safe_ib_disconnect()
+        self.connection_lost("IB link down (1100) past the grace period")
 
     # --- unexpected loss / reconnect ----------------------------------------------------------
 

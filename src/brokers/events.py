@@ -104,11 +104,13 @@ class EventRouter:
                 api.connected = False
                 api.metrics.connection_status.set(0)
                 api.data_health["ib"] = "down"
+                api.connection.link_down()
             else:
                 api.connection.connection_lost(f"error {code}")
         elif code in CONNECTIVITY_RESTORED_DATA_LOST or code in CONNECTIVITY_RESTORED_DATA_KEPT:
             log_info(f"IBKR connectivity restored ({code}): {message}")
             api.data_health["ib"] = "ok"
+            api.connection.link_restored()
             if api.ib.isConnected() is not False:
                 api.connected = True
                 api.metrics.connection_status.set(1)

@@ -140,6 +140,7 @@ class IBKRIBInsyncApi:
         self.timeout: float = setting(config, "IBKR_TIMEOUT", 20.0)
         self.request_timeout: float = setting(config, "IBKR_REQUEST_TIMEOUT", 10.0)
         self.auto_reconnect: bool = setting(config, "IBKR_AUTO_RECONNECT", True)
+        self.link_grace: float = setting(config, "IBKR_LINK_GRACE", 60.0)
         self.reconnect_base: float = setting(config, "IBKR_RECONNECT_BASE", 0.5)
         self.reconnect_cap: float = setting(config, "IBKR_RECONNECT_CAP", 30.0)
         self.reconnect_max_attempts: int = setting(config, "IBKR_RECONNECT_MAX_ATTEMPTS", 0)

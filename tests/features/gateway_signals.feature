@@ -38,6 +38,22 @@ Feature: What the gateway says, the adapter understands
     Then the adapter is connected again within 5 seconds
     And the adapter's data health does not report IB connectivity down
 
+  Scenario: 1100 with no restore within the grace period: the adapter reconnects the socket itself
+    Given a connected adapter with IBKR_LINK_GRACE=0.5
+    And 1 resting limit orders on AAPL bull call spreads
+    When the gateway broadcasts code 1100
+    Then the adapter reports it is not connected within 2 seconds
+    And the adapter reconnected within 5 seconds
+    And the adapter's data health does not report IB connectivity down
+    And no order was lost or duplicated
+
+  Scenario: 1100 restored by 1102 within the grace period: no reconnect
+    Given a connected adapter with IBKR_LINK_GRACE=1.0
+    When the gateway broadcasts code 1100
+    And the gateway broadcasts code 1102
+    Then the adapter reports it is connected within 2 seconds
+    And 1.5 seconds later the adapter has still not reconnected
+
   Scenario: 1101 restored with data lost re-subscribes every stream and the market data type
     Given market data streaming for AAPL and MSFT
     When the gateway broadcasts code 1100

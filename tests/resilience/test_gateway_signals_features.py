@@ -89,6 +89,13 @@ def ib_not_down(ctx: SimpleNamespace) -> None:
     assert health.get("ib") != "down", f"connected {ctx.api.connected} but data health {health}"
 
 
+@then(parsers.parse("{seconds:g} seconds later the adapter has still not reconnected"))
+def still_not_reconnected(ctx: SimpleNamespace, seconds: float) -> None:
+    """Past the 1100 grace period: the watchdog stood down when 1101/1102 came."""
+    time.sleep(seconds)
+    stayed_connected(ctx)
+
+
 @then("the adapter stayed connected without reconnecting")
 def stayed_connected(ctx: SimpleNamespace) -> None:
     time.sleep(0.3)
