@@ -168,6 +168,9 @@ class ChainLines:
         for c in contracts:
             if c.conId in lines:
                 continue
+            await self.service.pacer.slot()
+            if c.conId in lines:  # requested meanwhile by a concurrent call for this symbol
+                continue
             ticker = ib.reqMktData(c, "", False, False)
             lines[c.conId] = (c, ticker)
             if not ready(ticker):

@@ -31,6 +31,7 @@ from src.brokers import translate
 from src.brokers.chain_lines import ChainLines
 from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_warning
 from src.brokers.ib_loop import ib_request
+from src.brokers.pacing import BulkPacer
 from src.models.option import Option
 from src.utils.logger import log_debug, log_info, log_warning
 
@@ -66,6 +67,7 @@ class MarketDataService:
         self.secdefs: dict[tuple[str, date], list[Any]] = {}
         self.expiry_contracts: dict[tuple[str, str, str, date], list[Any]] = {}
         self.chain_lines = ChainLines(self, chain_stream_lines, chain_stream_idle)
+        self.pacer = BulkPacer(lambda: self.api.max_rate)  # leaves room for orders
 
     # --- contracts ------------------------------------------------------------------------------
 
@@ -293,6 +295,7 @@ class MarketDataService:
         query = IBOption(symbol, expiry, exchange="SMART", currency="USD")
         if trading_class:
             query.tradingClass = trading_class
+        await self.pacer.slot()
         details = await asyncio.wait_for(
             ib_request(self.api.ib, "reqContractDetails", query), self.api.request_timeout)
         return [d.contract for d in details or [] if d.contract is not None]
@@ -324,6 +327,7 @@ class MarketDataService:
 
         async def one(contract: Any) -> Any:
             async with gate:
+                await self.pacer.slot()
                 try:
                     tickers = await asyncio.wait_for(
                         ib_request(api.ib, "reqTickers", contract), api.request_timeout)
