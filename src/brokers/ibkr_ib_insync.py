@@ -481,9 +481,13 @@ class IBKRIBInsyncApi:
                 raise NotConnected("Not connected to IBKR")
             if self._holds_lock():
                 raise RequestTimeout(LOCK_HELD)
+            # phases bounded by the request timeout, plus the pacing the chain's requests need
+            # (expirations + 2 quotes per strike and expiration, at the bulk rate)
+            messages = self.chain_expirations * (1 + 2 * self.chain_strikes)
+            pacing = messages / self.market_service.pacer.rate
             return self._loop.run(
                 lambda: self.abortable(self.market_service.option_chain(symbol)),
-                timeout=7 * self.request_timeout + 5)
+                timeout=7 * self.request_timeout + 5 + pacing)
         except Exception as exc:  # noqa: BLE001 - the contract: empty list
             self.last_error = from_exception(exc)
             log_error(f"Error getting option chain for {symbol}: {exc}")

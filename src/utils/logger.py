@@ -70,19 +70,23 @@ for _name in THIRD_PARTY_LOGGERS:
 
 
 def log_debug(message: str) -> None:
-    _logger.debug(mask_account(message), stacklevel=2)
+    if _logger.isEnabledFor(logging.DEBUG):  # no masking work for a record nobody wants
+        _logger.debug(mask_account(message), stacklevel=2)
 
 
 def log_info(message: str) -> None:
-    _logger.info(mask_account(message), stacklevel=2)
+    if _logger.isEnabledFor(logging.INFO):  # no masking work for a record nobody wants
+        _logger.info(mask_account(message), stacklevel=2)
 
 
 def log_warning(message: str) -> None:
-    _logger.warning(mask_account(message), stacklevel=2)
+    if _logger.isEnabledFor(logging.WARNING):  # no masking work for a record nobody wants
+        _logger.warning(mask_account(message), stacklevel=2)
 
 
 def log_error(message: str) -> None:
-    _logger.error(mask_account(message), stacklevel=2)
+    if _logger.isEnabledFor(logging.ERROR):  # no masking work for a record nobody wants
+        _logger.error(mask_account(message), stacklevel=2)
 
 
 def setup_logging(level: int | str = logging.INFO) -> None:
