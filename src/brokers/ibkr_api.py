@@ -32,6 +32,7 @@ from typing import Any
 from src.app.config import setting
 from src.brokers.base import DIRECTIONS, FINAL_STATUSES, PRICE_TYPES
 from src.models.option import Option, OptionSpread
+from src.models.pricing import black_scholes
 from src.utils.logger import log_debug, log_error, log_info, log_warning
 
 # symbol -> (starting price, volatility); the same names as the simulated gateway's universe.
@@ -48,35 +49,6 @@ PATH_AMPLITUDE = 0.03  # ± relative move of the underlying over one cycle
 PATH_PERIOD = 40  # handle_callbacks() steps per cycle
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\- ]{0,20}$")  # the real adapter's rule
 ORDER_REF_RE = re.compile(r"^[\w.:\-]{1,64}$")
-
-
-def _norm_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def black_scholes(spot: float, strike: float, years: float, vol: float, right: str,
-                  rate: float = RISK_FREE_RATE) -> tuple[float, float, float, float, float, float]:
-    """(price, delta, gamma, theta per day, vega per vol point, rho per rate point)."""
-    t = max(years, 1.0 / 3650.0)
-    sq = max(vol, 1e-4) * math.sqrt(t)
-    d1 = (math.log(spot / strike) + (rate + 0.5 * vol * vol) * t) / sq
-    d2 = d1 - sq
-    disc = math.exp(-rate * t)
-    pdf = math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
-    gamma = pdf / (spot * sq)
-    vega = spot * pdf * math.sqrt(t) / 100.0
-    decay = -spot * pdf * vol / (2.0 * math.sqrt(t))
-    if right == "C":
-        price = spot * _norm_cdf(d1) - strike * disc * _norm_cdf(d2)
-        delta = _norm_cdf(d1)
-        theta = decay - rate * strike * disc * _norm_cdf(d2)
-        rho = strike * t * disc * _norm_cdf(d2) / 100.0
-    else:
-        price = strike * disc * _norm_cdf(-d2) - spot * _norm_cdf(-d1)
-        delta = _norm_cdf(d1) - 1.0
-        theta = decay + rate * strike * disc * _norm_cdf(-d2)
-        rho = -strike * t * disc * _norm_cdf(-d2) / 100.0
-    return max(price, 0.0), delta, gamma, theta / 365.0, vega, rho
 
 
 def occ_symbol(underlying: str, expiration: date, right: str, strike: float) -> str:
@@ -175,7 +147,8 @@ class IBKRApi:
         spot = self._spot(symbol)
         vol = UNIVERSE[symbol][1] * (1 + 0.5 * math.log(strike / spot) ** 2)
         years = (expiration - self._today).days / 365.0
-        price, delta, gamma, theta, vega, rho = black_scholes(spot, strike, years, vol, right)
+        g = black_scholes(spot, strike, years, vol, RISK_FREE_RATE, right)
+        price, delta, gamma, theta, vega, rho = g.price, g.delta, g.gamma, g.theta, g.vega, g.rho
         half = max(0.01, round(price * 0.01, 2))
         local = occ_symbol(symbol, expiration, right, strike)
         activity = zlib.crc32(local.encode())

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from src.simulator.greeks import Greeks, black_scholes
+from src.models.pricing import Greeks, black_scholes
 from src.simulator.types import SimContract
 
 STOCK_EXCHANGES = ("SMART", "NASDAQ", "NYSE", "ARCA", "BATS", "IEX", "ISLAND", "AMEX")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
-from src.simulator.greeks import black_scholes
 from src.simulator.market import Market, occ_symbol, weekly_fridays
 
 TODAY = date(2026, 11, 21)  # a Saturday
@@ -102,16 +100,6 @@ def test_option_greeks_follow_moneyness(market: Market) -> None:
     assert q.greeks.gamma > 0 and q.greeks.vega > 0 and q.greeks.theta < 0
     assert q.bid <= q.greeks.price <= q.ask
     assert q.und_price == market.underlying_price("AAPL")
-
-
-def test_black_scholes_put_call_parity() -> None:
-    s, k, t, v, r = 100.0, 105.0, 0.25, 0.3, 0.04
-    c = black_scholes(s, k, t, v, r, "C")
-    p = black_scholes(s, k, t, v, r, "P")
-    assert c.price - p.price == pytest.approx(s - k * math.exp(-r * t), abs=1e-9)
-    assert c.delta - p.delta == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="right"):
-        black_scholes(s, k, t, v, r, "X")
 
 
 def test_set_price_moves_options(market: Market) -> None:

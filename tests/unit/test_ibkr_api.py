@@ -17,7 +17,7 @@ from src.brokers.base import (
     ORDER_FIELDS,
     POSITION_FIELDS,
 )
-from src.brokers.ibkr_api import IBKRApi, black_scholes, occ_symbol
+from src.brokers.ibkr_api import IBKRApi, occ_symbol
 from src.models.option import Option, OptionSpread
 
 TODAY = date(2026, 11, 20)  # a Friday: the first expiration is the next one
@@ -175,15 +175,6 @@ def test_chain_size_follows_the_config() -> None:
 def test_occ_symbol_format() -> None:
     assert occ_symbol("AAPL", date(2026, 12, 18), "C", 150.0) == "AAPL  261218C00150000"
     assert occ_symbol("SPY", date(2027, 1, 15), "P", 592.5) == "SPY   270115P00592500"
-
-
-def test_black_scholes_put_call_parity() -> None:
-    call = black_scholes(100.0, 100.0, 0.5, 0.2, "C")
-    put = black_scholes(100.0, 100.0, 0.5, 0.2, "P")
-    import math
-
-    assert call[0] - put[0] == pytest.approx(100.0 - 100.0 * math.exp(-0.04 * 0.5), abs=1e-9)
-    assert call[1] - put[1] == pytest.approx(1.0)
 
 
 def test_option_chain_errors(api: IBKRApi, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,4 +1,8 @@
-"""Black-Scholes price and greeks (no dividends) for the simulated option quotes."""
+"""Black-Scholes price and greeks (European, no dividends).
+
+One kernel for everything in the project that prices options itself: the simulated gateway's
+quotes (``src.simulator.market``) and the placeholder broker's chain (``src.brokers.ibkr_api``).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ class Greeks(NamedTuple):
     gamma: float
     vega: float  # per 1 vol point (0.01)
     theta: float  # per calendar day
+    rho: float = 0.0  # per 1 rate point (0.01)
 
 
 def _cdf(x: float) -> float:
@@ -46,8 +51,10 @@ def black_scholes(spot: float, strike: float, years: float, vol: float, rate: fl
         price = spot * _cdf(d1) - strike * disc * _cdf(d2)
         delta = _cdf(d1)
         theta = common_theta - rate * strike * disc * _cdf(d2)
+        rho = strike * t * disc * _cdf(d2) / 100.0
     else:
         price = strike * disc * _cdf(-d2) - spot * _cdf(-d1)
         delta = _cdf(d1) - 1.0
         theta = common_theta + rate * strike * disc * _cdf(-d2)
-    return Greeks(max(price, 0.0), delta, gamma, vega, theta / 365.0)
+        rho = -strike * t * disc * _cdf(-d2) / 100.0
+    return Greeks(max(price, 0.0), delta, gamma, vega, theta / 365.0, rho)
