@@ -226,8 +226,9 @@ class OrderService:
 
     # --- status / events ----------------------------------------------------------------------
 
-    def refresh(self, order_id: str) -> None:
-        """Copy the live Trade's status and fills into the record."""
+    def refresh(self, order_id: str, fills: list[Any] | None = None) -> None:
+        """Copy the live Trade's status and ``fills`` (default: all of the Trade's) into the
+        record; fills already recorded are skipped (by execId)."""
         trade = self.trades.get(order_id)
         if trade is None:
             return
@@ -242,7 +243,7 @@ class OrderService:
                 if total:
                     record["filled"] = max(record["filled"] or 0.0, total)
                 record["remaining"] = 0.0
-            self._merge_fills(record, _fills_of(trade))
+            self._merge_fills(record, _fills_of(trade) if fills is None else fills)
 
     def _merge_fills(self, record: dict[str, Any], fills: list[Any]) -> None:
         known = {e["execution_id"] for e in record["executions"]}
@@ -295,13 +296,7 @@ class OrderService:
         order_id = self.link(trade)
         if order_id is None:
             return
-        now = datetime.now()
-        with self.api.lock:
-            record = self.api.orders.get(order_id)
-            if record is None:
-                return
-            translate.apply_order_status(record, trade.orderStatus, now)
-            self._merge_fills(record, [fill])
+        self.refresh(order_id, [fill])
         ex = fill.execution
         log_info(f"Order {order_id} fill: {ex.shares} @ {ex.price} (exec {ex.execId})")
 

@@ -1,4 +1,4 @@
-"""Universe, option chains, quotes, greeks and the seeded random walk (market.py, greeks.py)."""
+"""Universe, option chains, quotes, greeks and the seeded random walk (market.py; the pricing kernel: src/models/pricing.py)."""
 
 from __future__ import annotations
 
