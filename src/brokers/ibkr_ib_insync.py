@@ -448,11 +448,23 @@ class IBKRIBInsyncApi:
             return bool(self._loop.run(lambda: self.order_service.cancel(order_id, wait),
                                        timeout=wait + 5))
         except Exception as exc:  # noqa: BLE001 - the contract: False on trouble
-            self.last_error = from_exception(exc)
-            log_error(f"Error cancelling order {order_id}: {exc}")
-            if self.raise_errors:
-                raise self.last_error from exc
-            return False
+            return self._failed(exc, f"cancelling order {order_id}", False)
+
+    def _failed(self, exc: Exception, what: str, shape: T) -> T:
+        """The contract's error path: classify ``exc`` into ``last_error``, log "Error <what>",
+        then raise it (``raise_errors``) or return the contract's ``shape``."""
+        self.last_error = from_exception(exc)
+        log_error(f"Error {what}: {exc}")
+        if self.raise_errors:
+            raise self.last_error from exc
+        return shape
+
+    def _gateway_call_allowed(self) -> None:
+        """Connected, and not called with ``lock`` held (the loop thread may be waiting on it)."""
+        if not self.connected:
+            raise NotConnected("Not connected to IBKR")
+        if self._holds_lock():
+            raise RequestTimeout(LOCK_HELD)
 
     # --- market data -------------------------------------------------------------------------
 
@@ -460,27 +472,18 @@ class IBKRIBInsyncApi:
         """Quote of ``symbol`` from its streaming line; ``{"symbol", "error"}`` on trouble."""
         validation.symbol(symbol)
         try:
-            if not self.connected:
-                raise NotConnected("Not connected to IBKR")
-            if self._holds_lock():
-                raise RequestTimeout(LOCK_HELD)
+            self._gateway_call_allowed()
             return self._loop.run(lambda: self.abortable(self.market_service.quote(symbol)),
                                   timeout=2 * self.request_timeout + 5)
         except Exception as exc:  # noqa: BLE001 - the contract: error dict
-            self.last_error = from_exception(exc)
-            log_error(f"Error getting market data for {symbol}: {exc}")
-            if self.raise_errors:
-                raise self.last_error from exc
-            return {"symbol": symbol, "error": str(exc) or type(exc).__name__}
+            return self._failed(exc, f"getting market data for {symbol}",
+                                {"symbol": symbol, "error": str(exc) or type(exc).__name__})
 
     def get_option_chain(self, symbol: str) -> list[Option]:
         """Calls and puts, nearest expirations, strikes nearest the money; ``[]`` on trouble."""
         validation.symbol(symbol)
         try:
-            if not self.connected:
-                raise NotConnected("Not connected to IBKR")
-            if self._holds_lock():
-                raise RequestTimeout(LOCK_HELD)
+            self._gateway_call_allowed()
             # phases bounded by the request timeout, plus the pacing the chain's requests need
             # (expirations + 2 quotes per strike and expiration, at the bulk rate)
             messages = self.chain_expirations * (1 + 2 * self.chain_strikes)
@@ -489,11 +492,7 @@ class IBKRIBInsyncApi:
                 lambda: self.abortable(self.market_service.option_chain(symbol)),
                 timeout=7 * self.request_timeout + 5 + pacing)
         except Exception as exc:  # noqa: BLE001 - the contract: empty list
-            self.last_error = from_exception(exc)
-            log_error(f"Error getting option chain for {symbol}: {exc}")
-            if self.raise_errors:
-                raise self.last_error from exc
-            return []
+            return self._failed(exc, f"getting option chain for {symbol}", [])
 
     # --- account ------------------------------------------------------------------------------
 
@@ -506,12 +505,8 @@ class IBKRIBInsyncApi:
                 return self.account_service.summary()
             return self._loop.call(self.account_service.summary, timeout=self.request_timeout)
         except Exception as exc:  # noqa: BLE001 - the contract: error dict
-            self.last_error = from_exception(exc)
-            log_error(f"Error getting account summary: {exc}")
-            if self.raise_errors:
-                raise self.last_error from exc
-            return {"error": str(exc) or type(exc).__name__,
-                    "timestamp": datetime.now().isoformat()}
+            return self._failed(exc, "getting account summary", {
+                "error": str(exc) or type(exc).__name__, "timestamp": datetime.now().isoformat()})
 
     def get_positions(self) -> dict[str, dict[str, Any]]:
         """Positions by symbol (options by local symbol), following the gateway; ``{}`` offline."""
@@ -523,8 +518,4 @@ class IBKRIBInsyncApi:
         try:
             return self._loop.call(self.account_service.rebuild, timeout=self.request_timeout)
         except Exception as exc:  # noqa: BLE001 - the contract: {}
-            self.last_error = from_exception(exc)
-            log_error(f"Error getting positions: {exc}")
-            if self.raise_errors:
-                raise self.last_error from exc
-            return {}
+            return self._failed(exc, "getting positions", {})

@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import gc
-import itertools
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -27,11 +25,8 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:  # `pytest` (not `python -m pytest`) without a pythonpath setting
     sys.path.insert(0, _ROOT)
 
-from integ_support import ACCOUNT  # noqa: E402
+from integ_support import ACCOUNT, LATENCY_MS, api_config, next_client_id  # noqa: E402, F401
 
-_client_ids = itertools.count(100)
-# Optional: run the suite against a slower gateway (e.g. INTEG_GATEWAY_LATENCY_MS=30).
-LATENCY_MS = float(os.environ.get("INTEG_GATEWAY_LATENCY_MS", "0"))
 _CODE = re.compile(r"\b(?:Error|Warning) (\d+), reqId")
 # ib_insync's loggers, and asyncio's (an exception nobody retrieved is a lost error).
 _WATCHED_LOGGERS = ("ib_insync", "asyncio")
@@ -49,10 +44,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "tests/integration/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.integration)
-
-
-def next_client_id() -> int:
-    return next(_client_ids)
 
 
 class _Collector(logging.Handler):
@@ -107,21 +98,6 @@ def gateway() -> Iterator[Any]:
     with SimulatedGateway(port=0, seed=1, latency_ms=LATENCY_MS, accounts=[ACCOUNT],
                           pacing=True) as gw:
         yield gw
-
-
-def api_config(gw: Any, **overrides: Any) -> Any:
-    from src.app.config import Config
-
-    settings: dict[str, Any] = {
-        "IBKR_HOST": "127.0.0.1",
-        "IBKR_PORT": gw.port,
-        "IBKR_CLIENT_ID": next_client_id(),
-        "IBKR_TIMEOUT": 5.0,
-        "IBKR_REQUEST_TIMEOUT": 5.0,
-        "IBKR_AUTO_RECONNECT": False,
-    }
-    settings.update(overrides)
-    return Config().replace(**settings)
 
 
 @pytest.fixture

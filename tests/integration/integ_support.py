@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +14,29 @@ from typing import Any
 from src.models.option import Option, OptionSpread
 
 ACCOUNT = "DU1234567"
+# Optional: run the suite against a slower gateway (e.g. INTEG_GATEWAY_LATENCY_MS=30).
+LATENCY_MS = float(os.environ.get("INTEG_GATEWAY_LATENCY_MS", "0"))
+_client_ids = itertools.count(100)
+
+
+def next_client_id() -> int:
+    """A client id no other adapter of this test run uses."""
+    return next(_client_ids)
+
+
+def api_config(gw: Any, **overrides: Any) -> Any:
+    from src.app.config import Config
+
+    settings: dict[str, Any] = {
+        "IBKR_HOST": "127.0.0.1",
+        "IBKR_PORT": gw.port,
+        "IBKR_CLIENT_ID": next_client_id(),
+        "IBKR_TIMEOUT": 5.0,
+        "IBKR_REQUEST_TIMEOUT": 5.0,
+        "IBKR_AUTO_RECONNECT": False,
+    }
+    settings.update(overrides)
+    return Config().replace(**settings)
 AAPL_CON_ID = 265598
 MSFT_CON_ID = 272093
 UNKNOWN_SYMBOL = "ZZZNOPE"

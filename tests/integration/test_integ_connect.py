@@ -10,8 +10,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from conftest import api_config
-from integ_support import ACCOUNT, run_in_thread, wait_until
+from integ_support import ACCOUNT, api_config, run_in_thread, wait_until
 from metrics_support import metric_value
 
 

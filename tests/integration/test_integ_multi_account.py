@@ -6,8 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import LATENCY_MS
-from integ_support import AAPL_CON_ID, MSFT_CON_ID, bull_call, wait_sim_order, wait_until
+from integ_support import (
+    AAPL_CON_ID,
+    LATENCY_MS,
+    MSFT_CON_ID,
+    bull_call,
+    wait_sim_order,
+    wait_until,
+)
 
 FIRST, SECOND = "DU1111111", "DU2222222"
 

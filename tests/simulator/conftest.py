@@ -5,18 +5,15 @@ test when the client library logs an ERROR the test did not declare."""
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sim_support import ACCOUNT, Client, StubEngine
+from sim_support import ACCOUNT, ENGINE_FACTORY, Client
 
 from src.simulator import SimulatedGateway
 
 CLIENT_LOGGERS = ("ib_insync", "ib_async")
-#: None: the real src.simulator.orders.OrderEngine (SIM_STUB_ENGINE=1: a minimal stand-in).
-ENGINE_FACTORY = StubEngine if os.environ.get("SIM_STUB_ENGINE") == "1" else None
 
 
 def pytest_configure(config: pytest.Config) -> None:

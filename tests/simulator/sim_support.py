@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import queue
 import socket
 import threading
@@ -182,3 +183,7 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+#: None: the real src.simulator.orders.OrderEngine (SIM_STUB_ENGINE=1: a minimal stand-in).
+ENGINE_FACTORY = StubEngine if os.environ.get("SIM_STUB_ENGINE") == "1" else None

@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import ENGINE_FACTORY
-from sim_support import ACCOUNT, Client, RawClient
+from sim_support import ACCOUNT, ENGINE_FACTORY, Client, RawClient
 
 from src.simulator import SimulatedGateway
 

@@ -1,4 +1,5 @@
-"""Universe, option chains, quotes, greeks and the seeded random walk (market.py; the pricing kernel: src/models/pricing.py)."""
+"""Universe, option chains, quotes, greeks and the seeded random walk (market.py; pricing:
+src/models/pricing.py)."""
 
 from __future__ import annotations
 
