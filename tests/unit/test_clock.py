@@ -1,0 +1,32 @@
+"""The injected clock: New York dates, not the host's."""
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+
+from src.utils.clock import FixedClock, ny_datetime, trading_date
+
+
+def test_new_york_date_differs_from_utc_date_in_the_evening() -> None:
+    # 21:30 in New York on 2026-12-01 is already 02:30 UTC on 2026-12-02
+    clock = FixedClock.new_york(date(2026, 12, 1), time(21, 30))
+    assert clock.now().date() == date(2026, 12, 2)
+    assert trading_date(clock) == date(2026, 12, 1)
+
+
+def test_dst_is_applied() -> None:
+    assert ny_datetime(date(2026, 7, 1), time(9, 30)).hour == 13  # EDT, UTC-4
+    assert ny_datetime(date(2026, 12, 1), time(9, 30)).hour == 14  # EST, UTC-5
+
+
+def test_advance_and_set() -> None:
+    clock = FixedClock.new_york(date(2026, 12, 31), time(23, 0))
+    clock.advance(timedelta(hours=2))
+    assert trading_date(clock) == date(2027, 1, 1)
+    clock.set(datetime(2027, 3, 5, 15, 0, tzinfo=timezone.utc))
+    assert trading_date(clock) == date(2027, 3, 5)
+
+
+def test_naive_instant_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        FixedClock(datetime(2026, 12, 1, 10, 0))
