@@ -21,9 +21,14 @@ from typing import Any
 
 import yaml
 
+from src.brokers.settings import SettingsError
 
-class ConfigError(ValueError):
-    """config.yaml (or an environment override) is missing, malformed or invalid."""
+
+class ConfigError(SettingsError):
+    """config.yaml (or an environment override) is missing, malformed or invalid.
+
+    A :class:`~src.brokers.settings.SettingsError` (so a ``ValueError``): the app layer and the
+    broker layer raise one family of configuration errors."""
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class ChainLines:
         waiter = self._waiting.pop(id(ticker), None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        ib = self.service.api.ib
+        ib = self.service.client.ib
         with contextlib.suppress(Exception):  # the line is gone either way
             if ib.isConnected() is True:
                 ib.cancelMktData(contract)
@@ -115,7 +115,7 @@ class ChainLines:
     def on_error(self, req_id: int) -> bool:
         """A gateway error for one of the retained lines: forget it (the next call re-requests
         it) and end its first-quote wait. True if the request was one of ours."""
-        table = getattr(getattr(self.service.api.ib, "wrapper", None), "reqId2Ticker", None)
+        table = getattr(getattr(self.service.client.ib, "wrapper", None), "reqId2Ticker", None)
         ticker = table.get(req_id) if isinstance(table, dict) else None
         if ticker is None:
             return False
@@ -159,7 +159,7 @@ class ChainLines:
 
     async def _tickers(self, symbol: str, lines: dict[int, tuple[Any, Any]],
                        contracts: list[Any]) -> list[Any]:
-        ib = self.service.api.ib
+        ib = self.service.client.ib
         wanted = {c.conId for c in contracts}
         for con_id in [k for k in lines if k not in wanted]:
             self._cancel(*lines.pop(con_id))
@@ -177,10 +177,10 @@ class ChainLines:
                 pending.append(self._wait_ready(loop, ticker))
         self.service.publish()
         if pending:
-            api = self.service.api
+            settings = self.service.settings
             queued = len(self.service.streams) + self.count()  # lines possibly queued ahead
-            timeout = min(api.request_timeout,
-                          SETTLE_SECONDS + queued / max(1, getattr(api, "max_rate", 45)))
+            timeout = min(settings.request_timeout,
+                          SETTLE_SECONDS + queued / max(1, settings.max_rate))
             _, still = await asyncio.wait(pending, timeout=timeout)
             if still:
                 log_debug(f"{len(still)} option lines of {symbol} without a full quote yet")
