@@ -18,13 +18,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 from src.brokers import translate
 from src.utils.logger import log_debug
 
 if TYPE_CHECKING:
-    from src.brokers.market_data import MarketDataService
+    from src.brokers.pacing import BulkPacer
+    from src.brokers.settings import BrokerSettings
+
+
+class LineOwner(Protocol):
+    """What the retained lines need from the market-data service that owns them."""
+
+    client: Any  # its ``ib`` (loop thread only)
+    settings: BrokerSettings
+    pacer: BulkPacer
+
+    @property
+    def streams(self) -> Sized: ...  # the stock streams (they count against the line budget)
+
+    def publish(self) -> None: ...
 
 #: The longest a new line may take to show its first quote and greeks (bounded further by the
 #: request timeout); a line still without them is returned as it is (zeros where IB has none).
@@ -41,7 +56,7 @@ def ready(ticker: Any) -> bool:
 class ChainLines:
     """Retained option lines per underlying symbol, least recently used first."""
 
-    def __init__(self, service: MarketDataService, limit: int, idle_seconds: float) -> None:
+    def __init__(self, service: LineOwner, limit: int, idle_seconds: float) -> None:
         self.service = service
         self.limit = max(0, limit)
         self.idle_seconds = idle_seconds

@@ -27,7 +27,7 @@ from src.brokers.ib_loop import ib_request
 from src.utils.logger import log_error, log_info, log_warning, mask_account
 
 if TYPE_CHECKING:
-    from src.brokers.ib_client import IBKRClient
+    from src.brokers.session import Session
 
 MAX_EXPONENT = 60
 
@@ -41,7 +41,7 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 class ConnectionManager:
     """Connects the adapter's ``IB`` and keeps it connected (see module doc)."""
 
-    def __init__(self, client: IBKRClient, *, rng: random.Random | None = None,
+    def __init__(self, client: Session, *, rng: random.Random | None = None,
                  sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
         self.client = client
         self.rng = rng or random.Random()

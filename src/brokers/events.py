@@ -29,7 +29,7 @@ from src.brokers.errors import (
 from src.utils.logger import log_error, log_info, log_warning
 
 if TYPE_CHECKING:
-    from src.brokers.ib_client import IBKRClient
+    from src.brokers.session import Session
 
 IB_LINK_DOWN = frozenset({1100, 2110})
 """TWS/IBG lost IB's servers but our socket to it is up: wait for 1101/1102, no reconnect."""
@@ -38,7 +38,7 @@ IB_LINK_DOWN = frozenset({1100, 2110})
 class EventRouter:
     """Connects/disconnects the event handlers of one client's ``IB``; handles the session ones."""
 
-    def __init__(self, client: IBKRClient) -> None:
+    def __init__(self, client: Session) -> None:
         self.client = client
         self.subscribed: list[tuple[str, Callable[..., Any]]] = []
 

@@ -21,50 +21,32 @@ the handlers they subscribe. Nobody else: from any other thread use the typed me
 from __future__ import annotations
 
 import asyncio
-import copy
-import math
 import random
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from src.brokers.client_types import (
-    AccountValue,
-    ConnectionState,
-    ContractDetailsInfo,
-    Execution,
-    OrderResult,
-    Position,
-    Quote,
-)
+from src.brokers.client_requests import ClientRequests
+from src.brokers.client_types import ConnectionState
 from src.brokers.connection import ConnectionManager
 from src.brokers.errors import (
-    ORDER_CANCELLED,
     BrokerError,
     ConnectionLost,
-    ContractNotFound,
-    InvalidOrder,
     LiveTradingNotAllowed,
-    NotConnected,
-    OrderRejected,
     PacingViolation,
-    ReadOnlyViolation,
-    error_from_ib,
     from_exception,
-    is_warning,
 )
 from src.brokers.events import EventRouter
-from src.brokers.ib_loop import IbLoop, InflightRequests, ib_request
+from src.brokers.ib_loop import IbLoop, InflightRequests
 from src.brokers.metrics import AdapterMetrics
 from src.brokers.settings import BrokerSettings
 from src.utils.clock import SYSTEM_CLOCK, Clock
-from src.utils.logger import log_debug, log_error, log_info, log_warning
+from src.utils.logger import log_error, log_info
 
 T = TypeVar("T")
 
 LIVE_PORTS = frozenset({7496, 4001})
 PAPER_ACCOUNT_PREFIXES = ("DU", "DF")
-PENDING = frozenset({"PendingSubmit", "ApiPending", ""})
-CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 
 
 def default_ib_factory() -> Any:
@@ -74,7 +56,7 @@ def default_ib_factory() -> Any:
     return IB()
 
 
-class IBKRClient:
+class IBKRClient(ClientRequests):
     """One gateway session (see the module doc). ``close()`` stops its loop thread."""
 
     def __init__(self, settings: BrokerSettings | object, *,
@@ -100,13 +82,9 @@ class IBKRClient:
         self._data_lost_hooks: list[Callable[[], Any]] = []
         self._error_handlers: list[Callable[[int, int, str], bool]] = []
         self._line_counters: list[Callable[[], int]] = []
-        # the typed API's own orders and market-data lines (loop thread only)
-        self._trades: dict[int, Any] = {}
-        self._order_errors: dict[int, list[tuple[int, str]]] = {}
-        self._order_waiters: dict[int, asyncio.Future[None]] = {}
-        self._lines: dict[int, tuple[Any, Any]] = {}  # conId -> (contract, ticker)
-        self._line_errors: dict[int, BrokerError] = {}
-        self._line_waiters: dict[int, asyncio.Future[None]] = {}
+        self._init_requests()
+        self._next_local_id = 1
+        self._id_lock = threading.Lock()  # never the adapter's lock: the loop must not wait
         self.inflight = InflightRequests()
         self.loop = IbLoop(name=f"ib-loop-{self.settings.client_id}",
                            default_timeout=max(self.settings.request_timeout, 1.0) * 3)
@@ -233,9 +211,7 @@ class IBKRClient:
                 hook()
             except Exception as exc:  # noqa: BLE001 - one hook must not stop the others
                 log_error(f"Error in a connection-lost hook: {exc}")
-        for waiter in self._order_waiters.values():
-            if not waiter.done():
-                waiter.set_result(None)
+        self.end_request_waits()
         self.abort_inflight()
 
     def data_lost(self) -> None:
@@ -282,6 +258,34 @@ class IBKRClient:
     def abort_inflight(self) -> None:
         """End every in-flight ``abortable`` request with ``ConnectionLost`` (loop thread)."""
         self.inflight.abort()
+
+    def next_order_id(self, *, local_only: bool = False) -> int:
+        """A fresh order id: the gateway's id sequence when connected, else a local counter
+        that never goes below the gateway's last id (unique either way)."""
+        def local() -> int:
+            with self._id_lock:
+                rid = self._next_local_id
+                self._next_local_id += 1
+                return rid
+
+        def take() -> int:
+            if self._connected and self.ib.isConnected() is True:
+                try:
+                    rid = self.ib.client.getReqId()
+                except Exception:  # noqa: BLE001 - fall back to the local counter
+                    rid = None
+                if isinstance(rid, int) and not isinstance(rid, bool):
+                    with self._id_lock:
+                        self._next_local_id = max(self._next_local_id, rid + 1)
+                    return rid
+            return local()
+
+        if local_only:
+            return local()
+        try:
+            return self.loop.call(take, timeout=self.settings.request_timeout)
+        except Exception:  # noqa: BLE001 - loop stopped: the local counter is still unique
+            return local()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -337,299 +341,3 @@ class IBKRClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # --- typed API: contracts ------------------------------------------------------------------
-
-    def _require_connection(self) -> None:
-        if not self._connected:
-            raise NotConnected("Not connected to IBKR")
-
-    def _timeout(self, factor: float = 1.0) -> float:
-        return factor * self.settings.request_timeout + 2.0
-
-    def qualify(self, *contracts: Any) -> list[Any]:
-        """Qualified copies of ``contracts`` (conId filled in); ``ContractNotFound`` for any the
-        gateway does not know. The caller's objects are not modified."""
-        self._require_connection()
-        mine = [copy.deepcopy(c) for c in contracts]
-
-        async def work() -> list[Any]:
-            result = await asyncio.wait_for(self.abortable(
-                ib_request(self.ib, "qualifyContracts", *mine)), self.settings.request_timeout)
-            return [copy.deepcopy(c) for c in (result or []) if c is not None]
-
-        qualified = self.run(work, timeout=self._timeout())
-        if len(qualified) != len(mine) or any(not getattr(c, "conId", 0) for c in qualified):
-            names = ", ".join(str(getattr(c, "symbol", c)) for c in contracts)
-            raise ContractNotFound(f"No security definition found for {names}", 200)
-        return qualified
-
-    def contract_details(self, contract: Any) -> list[ContractDetailsInfo]:
-        """The gateway's contract details for ``contract`` (may be a wildcard query)."""
-        self._require_connection()
-        query = copy.deepcopy(contract)
-
-        async def work() -> list[ContractDetailsInfo]:
-            details = await asyncio.wait_for(self.abortable(
-                ib_request(self.ib, "reqContractDetails", query)), self.settings.request_timeout)
-            return [ContractDetailsInfo.from_details(d) for d in details or []]
-
-        found = self.run(work, timeout=self._timeout())
-        if not found:
-            raise ContractNotFound(
-                f"No security definition found for {getattr(contract, 'symbol', contract)}", 200)
-        return found
-
-    # --- typed API: orders ---------------------------------------------------------------------
-
-    def place_order(self, contract: Any, order: Any) -> OrderResult:
-        """Send ``order`` for ``contract``; wait (bounded) for the gateway's answer.
-
-        Raises ``NotConnected`` / ``ReadOnlyViolation`` / ``LiveTradingNotAllowed`` before
-        sending, ``OrderRejected`` when the gateway refuses it. A copy of ``order`` is sent
-        (ib_insync sets ``orderId`` etc. on the object it sends)."""
-        try:
-            if self.settings.read_only:
-                raise ReadOnlyViolation("client is read-only (ibkr.read_only): order refused")
-            self._require_connection()
-            self.check_live()
-        except BrokerError as exc:
-            self.record_error(exc)
-            log_warning(f"Order refused before sending: {exc}")
-            raise
-        mine, sent = copy.deepcopy(contract), copy.copy(order)
-        log_info(f"Submitting order: {getattr(sent, 'action', '?')} "
-                 f"{getattr(sent, 'totalQuantity', '?')} {getattr(mine, 'symbol', '?')} "
-                 f"{getattr(mine, 'secType', '')} {getattr(sent, 'orderType', '')}"
-                 f" @ {getattr(sent, 'lmtPrice', '')}")
-        try:
-            result = self.run(lambda: self._place(mine, sent), timeout=self._timeout(2))
-        except Exception as exc:  # noqa: BLE001 - mapped onto the tree
-            error = from_exception(exc)
-            if not error.retryable and not isinstance(error, OrderRejected):
-                error = OrderRejected(str(error), error.code)
-            self._order_failed(error)
-            if error is exc:
-                raise
-            raise error from exc
-        self.metrics.orders_total.inc()
-        log_info(f"Order #{result.order_id} answered: {result.status}")
-        return result
-
-    def _order_failed(self, error: BrokerError) -> None:
-        self.record_error(error)
-        self.metrics.order_errors_total.inc()
-        log_error(f"Order failed: {error}")
-
-    async def _place(self, contract: Any, order: Any) -> OrderResult:
-        if not getattr(order, "account", "") and self.account_id:
-            order.account = self.account_id
-        trade = self.ib.placeOrder(contract, order)
-        order_id = int(trade.order.orderId)
-        self._trades[order_id] = trade
-        await self._await_order(order_id, trade, lambda t: t.orderStatus.status not in PENDING)
-        fatal = self._fatal(order_id)
-        status = getattr(trade.orderStatus, "status", "")
-        if status == "Inactive" or fatal and status in PENDING | CANCELLED | {"Inactive"}:
-            code, message = fatal[-1] if fatal else (None, f"order {order_id} is {status}")
-            raise OrderRejected(f"{message} (IB error {code})" if code else message, code)
-        return OrderResult.from_trade(trade, self.clock.now())
-
-    async def _await_order(self, order_id: int, trade: Any,
-                           done: Callable[[Any], bool]) -> None:
-        if done(trade) or self._fatal(order_id):
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._order_waiters[order_id] = waiter
-        try:
-            await asyncio.wait_for(waiter, self.settings.request_timeout)
-        except asyncio.TimeoutError:
-            log_warning(f"Order #{order_id}: no answer within "
-                        f"{self.settings.request_timeout:g}s; still tracked")
-        finally:
-            self._order_waiters.pop(order_id, None)
-
-    def _fatal(self, order_id: int) -> list[tuple[int, str]]:
-        return [(c, m) for c, m in self._order_errors.get(order_id, [])
-                if not is_warning(c) and c not in ORDER_CANCELLED]
-
-    def _on_own_order_status(self, trade: Any) -> None:
-        order_id = getattr(getattr(trade, "order", None), "orderId", None)
-        waiter = self._order_waiters.get(order_id) if isinstance(order_id, int) else None
-        if waiter is not None and not waiter.done() \
-                and getattr(trade.orderStatus, "status", "") not in PENDING:
-            waiter.set_result(None)
-
-    def _own_request_error(self, req_id: int, code: int, message: str) -> bool:
-        if req_id in self._trades:
-            self._order_errors.setdefault(req_id, []).append((code, message))
-            waiter = self._order_waiters.get(req_id)
-            if waiter is not None and not waiter.done() and not is_warning(code):
-                waiter.set_result(None)
-            if code not in ORDER_CANCELLED and not is_warning(code):
-                self.record_error(error_from_ib(code, message))
-            return True
-        table = getattr(getattr(self.ib, "wrapper", None), "reqId2Ticker", None)
-        ticker = table.get(req_id) if isinstance(table, dict) else None
-        for con_id, (_, line) in list(self._lines.items()):
-            if ticker is not None and line is ticker and not is_warning(code):
-                self._line_errors[con_id] = error_from_ib(code, message)
-                waiter = self._line_waiters.get(con_id)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(None)
-                return True
-        return False
-
-    def cancel_order(self, order_id: int) -> OrderResult:
-        """Cancel an order this client placed; wait (bounded) for the confirmation."""
-        if self.settings.read_only:
-            raise ReadOnlyViolation("client is read-only (ibkr.read_only): cancel refused")
-        self._require_connection()
-
-        async def work() -> OrderResult:
-            trade = self._trades.get(order_id)
-            if trade is None:
-                raise InvalidOrder(f"order_id {order_id} is not an order of this client")
-            known = len(self._order_errors.get(order_id, []))
-            self.ib.cancelOrder(trade.order)
-            log_info(f"Cancellation request sent for order #{order_id}")
-            await self._await_order(order_id, trade, lambda t: t.orderStatus.status in CANCELLED
-                                    or t.orderStatus.status in ("Filled", "Inactive"))
-            new = [(c, m) for c, m in self._order_errors.get(order_id, [])[known:]
-                   if not is_warning(c) and c not in ORDER_CANCELLED]
-            if new and trade.orderStatus.status not in CANCELLED:
-                code, message = new[-1]
-                raise OrderRejected(f"cancel of order {order_id} refused: {message}", code)
-            return OrderResult.from_trade(trade, self.clock.now())
-
-        result = self.run(work, timeout=self._timeout(2))
-        log_info(f"Order #{order_id} after cancel: {result.status}")
-        return result
-
-    def order_state(self, order_id: int) -> OrderResult:
-        """The last reported state of an order this client placed."""
-        def read() -> OrderResult:
-            trade = self._trades.get(order_id)
-            if trade is None:
-                raise InvalidOrder(f"order_id {order_id} is not an order of this client")
-            return OrderResult.from_trade(trade, self.clock.now())
-
-        return self.call(read, timeout=self._timeout())
-
-    # --- typed API: market data ----------------------------------------------------------------
-
-    def request_market_data(self, contract: Any) -> Quote:
-        """Stream ``contract`` (kept until ``cancel_market_data``) and return its first full
-        quote (bid/ask/last), or what it has at the request timeout."""
-        self._require_connection()
-        mine = contract if getattr(contract, "conId", 0) else self.qualify(contract)[0]
-        mine = copy.deepcopy(mine)
-
-        async def work() -> Quote:
-            con_id = int(mine.conId)
-            line = self._lines.get(con_id)
-            if line is None:
-                ticker = self.ib.reqMktData(mine, "", False, False)
-                self._lines[con_id] = (mine, ticker)
-                self.publish_lines()
-                log_info(f"Market data subscribed: {mine.symbol} ({len(self._lines)} lines)")
-            _, ticker = self._lines[con_id]
-            await self._await_quote(con_id, ticker)
-            error = self._line_errors.pop(con_id, None)
-            if error is not None:
-                self._drop_line(con_id)
-                raise error
-            return Quote.from_ticker(ticker, mine, self.clock.now())
-
-        return self.run(work, timeout=self._timeout(2))
-
-    async def _await_quote(self, con_id: int, ticker: Any) -> None:
-        """Until the ticker has bid, ask and last, an error ends the line, or the timeout."""
-        def full(t: Any) -> bool:
-            return all(_finite(getattr(t, f, None)) for f in ("bid", "ask", "last"))
-
-        if full(ticker) or con_id in self._line_errors:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._line_waiters[con_id] = waiter
-        event = getattr(ticker, "updateEvent", None)
-
-        def on_update(t: Any) -> None:
-            if full(t) and not waiter.done():
-                waiter.set_result(None)
-
-        if event is not None:
-            event += on_update
-        try:
-            await asyncio.wait_for(waiter, self.settings.request_timeout)
-        except asyncio.TimeoutError:
-            log_debug(f"No full quote for conId {con_id} within the timeout; partial data")
-        finally:
-            self._line_waiters.pop(con_id, None)
-            if event is not None:
-                event -= on_update
-
-    def cancel_market_data(self, contract: Any) -> bool:
-        """Stop the stream of ``contract``; False when there was none."""
-        con_id = int(getattr(contract, "conId", 0) or 0)
-
-        def work() -> bool:
-            key = con_id or next((k for k, (c, _) in self._lines.items()
-                                  if c.symbol == getattr(contract, "symbol", None)), 0)
-            if key not in self._lines:
-                return False
-            self._drop_line(key)
-            return True
-
-        return bool(self.call(work, timeout=self._timeout()))
-
-    def _drop_line(self, con_id: int) -> None:
-        contract, _ = self._lines.pop(con_id)
-        self._line_errors.pop(con_id, None)
-        try:
-            if self.ib.isConnected() is True:
-                self.ib.cancelMktData(contract)
-        except Exception as exc:  # noqa: BLE001 - the line is gone either way
-            log_debug(f"cancelMktData failed: {exc}")
-        self.publish_lines()
-        log_info(f"Market data cancelled: {contract.symbol} ({len(self._lines)} lines)")
-
-    def _resubscribe_own_lines(self) -> None:
-        for con_id, (contract, _) in list(self._lines.items()):
-            self._lines[con_id] = (contract, self.ib.reqMktData(contract, "", False, False))
-        if self._lines:
-            log_info(f"Market data re-subscribed: {len(self._lines)} lines of the client")
-
-    # --- typed API: account --------------------------------------------------------------------
-
-    def executions(self) -> list[Execution]:
-        """Today's executions of the session (kept by the gateway's events)."""
-        self._require_connection()
-        return self.call(lambda: [Execution.from_fill(f) for f in _as_list(self.ib.fills())],
-                         timeout=self._timeout())
-
-    def positions(self) -> list[Position]:
-        """The account's positions (kept by the gateway's events)."""
-        self._require_connection()
-        return self.call(lambda: [Position.from_ib(p) for p in
-                                  _as_list(self.ib.positions(self.account_id))],
-                         timeout=self._timeout())
-
-    def account_values(self) -> list[AccountValue]:
-        """The account's values (tag / value / currency), kept by the gateway's events."""
-        self._require_connection()
-        return self.call(lambda: [AccountValue.from_ib(v) for v in
-                                  _as_list(self.ib.accountValues(self.account_id))],
-                         timeout=self._timeout())
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value != -1.0
-
-
-def _as_list(value: Any) -> list[Any]:
-    try:
-        return list(value)
-    except TypeError:
-        return []

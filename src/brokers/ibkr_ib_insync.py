@@ -21,7 +21,6 @@ one event-loop thread and translates results into the contract's shapes
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -146,8 +145,6 @@ class IBKRIBInsyncApi:
         self.state = AdapterState()
         self.orders, self.positions, self.lock = \
             self.state.orders, self.state.positions, self.state.lock
-        self._next_order_id = 1
-        self._id_lock = threading.Lock()  # never self.lock: the loop thread must not wait on it
         self.account_service = AccountService(client, self.state)
         self.order_service = OrderService(client, self.state)
         self.market_service = MarketDataService(
@@ -329,31 +326,9 @@ class IBKRIBInsyncApi:
     # --- orders -------------------------------------------------------------------------------
 
     def get_next_order_id(self) -> int:
-        """A fresh order id: from ib_insync's id sequence when connected, else a local counter."""
-        def local() -> int:
-            with self._id_lock:
-                rid = self._next_order_id
-                self._next_order_id += 1
-                return rid
-
-        def take() -> int:
-            if self.connected and self.ib.isConnected() is True:
-                try:
-                    rid = self.ib.client.getReqId()
-                except Exception:  # noqa: BLE001 - fall back to the local counter
-                    rid = None
-                if isinstance(rid, int) and not isinstance(rid, bool):
-                    with self._id_lock:
-                        self._next_order_id = max(self._next_order_id, rid + 1)
-                    return rid
-            return local()
-
-        if self._holds_lock():
-            return local()  # the loop may be waiting for the caller's lock
-        try:
-            return self._loop.call(take, timeout=self.request_timeout)
-        except Exception:  # noqa: BLE001 - loop stopped: the local counter is still unique
-            return local()
+        """A fresh order id: from ib_insync's id sequence when connected, else a local counter
+        (also when the caller holds ``lock``: the loop may be waiting for it)."""
+        return self.client.next_order_id(local_only=self._holds_lock())
 
     def is_live_account(self) -> bool:
         """True for a live port (7496/4001) or an account id that is not a paper one."""
@@ -455,10 +430,11 @@ class IBKRIBInsyncApi:
     def _failed(self, exc: Exception, what: str, shape: T) -> T:
         """The contract's error path: classify ``exc`` into ``last_error``, log "Error <what>",
         then raise it (``raise_errors``) or return the contract's ``shape``."""
-        self.last_error = from_exception(exc)
+        error = from_exception(exc)
+        self.last_error = error
         log_error(f"Error {what}: {exc}")
         if self.raise_errors:
-            raise self.last_error from exc
+            raise error from exc
         return shape
 
     def _gateway_call_allowed(self) -> None:

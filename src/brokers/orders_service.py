@@ -25,6 +25,7 @@ from src.brokers.errors import (
     is_warning,
 )
 from src.brokers.ib_loop import ib_request
+from src.brokers.order_match import fill_matches, match_trade
 from src.models.option import OptionSpread
 from src.utils.logger import log_debug, log_info, log_warning
 
@@ -92,7 +93,7 @@ class OrderService:
     # --- place --------------------------------------------------------------------------------
 
     async def _qualify_legs(self, legs: tuple[translate.LegSpec, ...]) -> list[int]:
-        client, state = self.client, self.state
+        client = self.client
         missing = [leg for leg in legs if leg.key() not in self.con_ids]
 
         async def qualify(leg: translate.LegSpec) -> None:
@@ -159,8 +160,8 @@ class OrderService:
             except ContractNotFound as exc:
                 raise OrderRejected(str(exc), 200) from exc
             bag = translate.build_bag(symbol, zip(legs, con_ids, strict=True))
-            order = translate.build_order(price_type, contracts, limit_price, ref, client.account_id,
-                                          direction)
+            order = translate.build_order(price_type, contracts, limit_price, ref,
+                                          client.account_id, direction)
             trade = client.ib.placeOrder(bag, order)
             order_id = str(trade.order.orderId)
             now = datetime.now()
@@ -417,7 +418,7 @@ class OrderService:
         for order_id in list(self.state.orders):
             with self.state.lock:
                 record = dict(self.state.orders[order_id])
-            trade = _match(trades, record, order_id, self.client.settings.client_id)
+            trade = match_trade(trades, record, order_id, self.client.settings.client_id)
             if trade is not None:
                 if self.trades.get(order_id) is not trade:
                     linked += 1
@@ -425,7 +426,8 @@ class OrderService:
             elif record.get("status") in translate.PENDING_STATUSES:
                 self._orphan(order_id, record)
                 continue
-            mine = [f for f in fills if _fill_matches(f, record, order_id, self.client.settings.client_id)]
+            client_id = self.client.settings.client_id
+            mine = [f for f in fills if fill_matches(f, record, order_id, client_id)]
             with self.state.lock:
                 live = self.state.orders.get(order_id)
                 if live is not None and mine:
@@ -481,30 +483,3 @@ def _as_list(value: Any) -> list[Any]:
 def _fills_of(trade: Any) -> list[Any]:
     fills = getattr(trade, "fills", None)
     return list(fills) if isinstance(fills, list) else []
-
-
-def _match(trades: list[Any], record: dict[str, Any], order_id: str, client_id: int) -> Any:
-    perm, ref = record.get("perm_id"), record.get("order_ref")
-    for by in ("perm", "ref", "id"):
-        for t in trades:
-            o = getattr(t, "order", None)
-            if by == "perm" and perm and getattr(o, "permId", 0) == perm:
-                return t
-            if by == "ref" and ref and getattr(o, "orderRef", "") == ref:
-                return t
-            if by == "id" and str(getattr(o, "orderId", "")) == order_id \
-                    and getattr(o, "clientId", client_id) in (client_id, 0):
-                return t
-    return None
-
-
-def _fill_matches(fill: Any, record: dict[str, Any], order_id: str, client_id: int) -> bool:
-    ex = getattr(fill, "execution", None)
-    if ex is None:
-        return False
-    perm, ref = record.get("perm_id"), record.get("order_ref")
-    if perm and getattr(ex, "permId", 0) == perm:
-        return True
-    if ref and getattr(ex, "orderRef", "") == ref:
-        return True
-    return str(getattr(ex, "orderId", "")) == order_id and getattr(ex, "clientId", -1) == client_id

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import date
 import logging
 import random
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
