@@ -360,8 +360,23 @@ def positions_table(positions: Iterable[Any], portfolio: Iterable[Any],
 
 # --- orders --------------------------------------------------------------------------------
 
-TERMINAL_STATUSES: Final = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
-PENDING_STATUSES: Final = frozenset({"PendingSubmit", "ApiPending", ""})
+STATUS_KINDS: Final[Mapping[str, str]] = {
+    "ApiPending": "pending",       # not yet sent to the gateway
+    "PendingSubmit": "pending",    # sent, not yet acknowledged
+    "PreSubmitted": "working",     # accepted, held (e.g. outside hours, simulated type)
+    "Submitted": "working",        # working at the exchange
+    "PendingCancel": "working",    # a cancel was sent, not confirmed: the order may still fill
+    "ApiCancelled": "terminal",    # cancelled before it reached the gateway
+    "Cancelled": "terminal",
+    "Filled": "terminal",
+    "Inactive": "terminal",        # rejected / not working (IB 201 …)
+}
+"""Every IB order status (ib_insync's ``OrderStatus`` constants) → pending / working / terminal.
+Statuses are passed through to the caller unchanged; this table decides waits and finality."""
+TERMINAL_STATUSES: Final = frozenset(k for k, v in STATUS_KINDS.items() if v == "terminal")
+PENDING_STATUSES: Final = frozenset(
+    {k for k, v in STATUS_KINDS.items() if v == "pending"} | {""})
+WORKING_STATUSES: Final = frozenset(k for k, v in STATUS_KINDS.items() if v == "working")
 
 
 def order_record(*, order_id: str, symbol: str, direction: str, contracts: int,
