@@ -1,21 +1,11 @@
 """IBKRIBInsyncApi: the real Interactive Brokers adapter (ib_insync 0.9.86), drop-in for IBKRApi.
 
-A thin facade: it validates arguments, applies the safety interlocks, marshals every call onto
-one event-loop thread and translates results into the contract's shapes
-(shared/contract.md). The work is done by one-job modules beside it:
-
-================  =================================================================
-``ib_loop``       IbLoop (loop thread, run/call with timeouts), ``ib_request`` helper
-``connection``    connect, start-up work after every (re)connect, reconnect supervisor
-``events``        wiring of the IB events, classification of IB's error callback
-``orders_service`` BAG orders: place / acknowledge / track / cancel / reconcile
-``market_data``   streaming quotes (LRU of lines) and option chains (batched, bounded)
-``account``       account summary and positions from ib_insync's event-kept state
-``translate``     pure conversions ib_insync objects → dicts / ``Option``
-``validation``    argument checks (``ValueError`` naming the field)
-``errors``        IB code tables and the ``BrokerError`` exception tree
-``metrics``       Prometheus registry of the adapter
-================  =================================================================
+A thin facade over an :class:`~src.brokers.ib_client.IBKRClient` (the gateway session: loop
+thread, ``IB``, connect / reconnect, events, error mapping, metrics): it validates arguments,
+applies the safety interlocks and translates results into the contract's shapes
+(docs/contract.md). The spread, chain and contract-shape work is done by its services
+(``orders_service``, ``market_data`` + ``chain_lines``, ``account``), which get the client and
+an :class:`~src.brokers.state.AdapterState` — never the facade. See docs/architecture.md.
 """
 
 from __future__ import annotations
