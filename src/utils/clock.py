@@ -89,3 +89,21 @@ def ny_now(clock: Clock = SYSTEM_CLOCK) -> datetime:
 def trading_date(clock: Clock = SYSTEM_CLOCK) -> date:
     """The New York calendar date of the clock's instant."""
     return ny_now(clock).date()
+
+
+def wall_now(clock: Clock = SYSTEM_CLOCK) -> datetime:
+    """The clock's instant as a naive host-local datetime: the shape of the timestamps the
+    contract's dicts have always carried (``submit_time``, ``timestamp``…), now from the clock."""
+    return clock.now().astimezone().replace(tzinfo=None)
+
+
+def clock_for(today: date | None = None, clock: Clock | None = None) -> Clock:
+    """``clock``; else a clock standing at 10:00 New York on ``today`` (the older ``today=``
+    keyword of the simulator and the placeholder); else :data:`SYSTEM_CLOCK`."""
+    if clock is not None:
+        if today is not None:
+            raise ValueError("give either clock or today, not both")
+        return clock
+    if today is not None:
+        return FixedClock.new_york(today)
+    return SYSTEM_CLOCK

@@ -7,6 +7,7 @@ ib_insync's Decoder into a real Wrapper.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from ib_insync.ib import IB
 from src.simulator import order_codec as codec
 from src.simulator.orders import OrderEngine
 from src.simulator.types import SimContract
+from src.utils.clock import FixedClock
 
 NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 # execDetails (11) field positions: id, reqId, orderId, conId, symbol, secType .. execId(14)
@@ -104,7 +106,8 @@ def market() -> FakeMarket:
 
 @pytest.fixture
 def engine(market: FakeMarket) -> OrderEngine:
-    return OrderEngine(market, ["DU111", "DU222"], clock=lambda: NOW)
+    clock = FixedClock(datetime.fromtimestamp(NOW, timezone.utc))
+    return OrderEngine(market, ["DU111", "DU222"], clock=clock)
 
 
 @pytest.fixture
