@@ -7,8 +7,9 @@ It honours the whole drop-in contract (shared/contract.md) in memory, determinis
   :meth:`handle_callbacks`;
 * option chains: the listed weekly expirations (each week's Friday, the business day before when
   it is an exchange holiday; today's until the 16:00 New York close, see
-  :mod:`src.utils.market_calendar`) × strikes around the money, quoted and greeked with the shared Black–Scholes kernel (with rho),
-  time to expiry from the injected clock to the expiration's close;
+  :mod:`src.utils.market_calendar`) × strikes around the money, quoted and greeked with the
+  shared Black–Scholes kernel (with rho), time to expiry from the injected clock to the
+  expiration's close;
 * orders: MARKET fills at once at the spread's mid debit; a marketable LIMIT fills at once, any
   other rests until the price path crosses it (a limit far from the market rests forever) and
   can be cancelled;

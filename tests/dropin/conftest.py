@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import clock_support
 import pytest
 from pytest_bdd import given, parsers, then, when
 
@@ -25,6 +26,7 @@ from src.app.executor import select_spread
 from src.brokers.base import ACCOUNT_FIELDS, FINAL_STATUSES, MARKET_DATA_FIELDS, ORDER_FIELDS
 from src.brokers.ibkr_api import IBKRApi
 from src.models.option import OptionSpread
+from src.utils.clock import Clock, FixedClock
 
 WAIT = 15.0  # upper bound for an asynchronous answer from the gateway (not a speed assertion)
 BACKENDS = ("placeholder", "ib_insync+sim")
@@ -40,8 +42,8 @@ class Backend:
     state: dict[str, Any] = field(default_factory=dict)  # what the steps pass along
 
 
-def _placeholder() -> Iterator[Backend]:
-    api = IBKRApi(Config().replace(USE_IB_INSYNC=False))
+def _placeholder(clock: Clock) -> Iterator[Backend]:
+    api = IBKRApi(Config().replace(USE_IB_INSYNC=False), clock=clock)
     assert api.connect()
 
     def close_market() -> None:
@@ -51,16 +53,16 @@ def _placeholder() -> Iterator[Backend]:
     api.disconnect()
 
 
-def _sim() -> Iterator[Backend]:
+def _sim(clock: Clock) -> Iterator[Backend]:
     try:
         from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
         from src.simulator import SimulatedGateway
     except ImportError as e:  # pragma: no cover - only while the other parts are being written
         pytest.skip(f"ib_insync+sim backend not available yet: {e}")
-    with SimulatedGateway(port=0, seed=7) as gw:
+    with SimulatedGateway(port=0, seed=7, clock=clock) as gw:
         config = Config().replace(IBKR_HOST=gw.host, IBKR_PORT=gw.port, IBKR_CLIENT_ID=11,
                                   USE_IB_INSYNC=True, IBKR_TIMEOUT=10.0)
-        api = IBKRIBInsyncApi(config)
+        api = IBKRIBInsyncApi(config, clock=clock)
         try:
             assert api.connect(), "the adapter could not connect to the simulated gateway"
 
@@ -74,8 +76,9 @@ def _sim() -> Iterator[Backend]:
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    yield from (_placeholder() if request.param == "placeholder" else _sim())
+def backend(request: pytest.FixtureRequest, clock: FixedClock) -> Iterator[Backend]:
+    """Each backend at the pinned instant (tests/clock_support.py), whatever the host date."""
+    yield from (_placeholder(clock) if request.param == "placeholder" else _sim(clock))
 
 
 @pytest.fixture
@@ -339,11 +342,11 @@ def not_connected(broker: Any) -> None:
 
 @then(parsers.parse('placing an order raises a ValueError naming "{name}"'))
 def order_when_disconnected(backend: Backend, name: str) -> None:
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from src.models.option import Option
 
-    expiry = date.today() + timedelta(days=30)
+    expiry = clock_support.today() + timedelta(days=30)
     legs = [Option(symbol=f"AAPL C{k}", underlying="AAPL", option_type="call", strike=k,
                    expiration=expiry) for k in (230.0, 235.0)]
     spread = OptionSpread(symbol="AAPL", spread_type="BULL_CALL", long_leg=legs[0],

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import clock_support
 import pytest
 from pytest_bdd import given, parsers, then, when
 
@@ -77,7 +78,8 @@ def gateways() -> Iterator[Callable[..., Any]]:
     started: list[Any] = []
 
     def start(accounts: list[str] | None = None, port: int = 0, **kwargs: Any) -> Any:
-        options: dict[str, Any] = {"seed": 1, "latency_ms": 0, "pacing": True}
+        options: dict[str, Any] = {"seed": 1, "latency_ms": 0, "pacing": True,
+                                   "clock": clock_support.pinned_clock()}
         options.update(kwargs)
         gw = SimulatedGateway(port=port, accounts=accounts or [ACCOUNT], **options)
         gw.__enter__()
@@ -97,7 +99,7 @@ def adapters() -> Iterator[Callable[..., Any]]:
     built: list[Any] = []
 
     def build(gw: Any, client_id: int, **settings: Any) -> Any:
-        api = IBKRIBInsyncApi(make_config(gw, client_id, **settings))
+        api = IBKRIBInsyncApi(make_config(gw, client_id, **settings), clock=gw.clock)
         built.append(api)
         return api
 

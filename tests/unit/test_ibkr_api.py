@@ -19,8 +19,9 @@ from src.brokers.base import (
 )
 from src.brokers.ibkr_api import IBKRApi, occ_symbol
 from src.models.option import Option, OptionSpread
+from src.utils.clock import FixedClock
 
-TODAY = date(2026, 11, 20)  # a Friday: the first expiration is the next one
+TODAY = date(2026, 11, 20)  # a Friday (10:00 New York): its own expiration is still listed
 
 
 def make(**kw: Any) -> IBKRApi:
@@ -149,7 +150,7 @@ def test_option_chain_shape(api: IBKRApi) -> None:
     chain = api.get_option_chain("AAPL")
     assert all(isinstance(o, Option) for o in chain)
     expirations = sorted({o.expiration for o in chain})
-    assert expirations[0] == date(2026, 11, 27)  # Fridays strictly after today
+    assert expirations[0] == TODAY  # expiration day, before the 16:00 close: still listed
     assert len(expirations) == 4 and all(e.weekday() == 4 for e in expirations)
     assert len(chain) == 4 * 2 * 6
     assert {o.option_type for o in chain} == {"call", "put"}
@@ -358,7 +359,7 @@ def test_refusals_raise_runtime_error_and_log(
     if hook == "market_closed":
         api.market_open = False
     if hook == "expired":
-        api._today = date(2027, 6, 1)
+        api.clock = FixedClock.new_york(date(2027, 6, 1))
     with caplog.at_level(logging.ERROR), pytest.raises(
             RuntimeError, match="^Order placement failed: "):
         api.place_order("AAPL", "LONG", 1, s, "MARKET")
