@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from src.models.pricing import black_scholes
 from src.simulator.market import Market, occ_symbol, weekly_expirations
 from src.utils.clock import FixedClock
 from src.utils.market_calendar import is_holiday
@@ -129,10 +130,19 @@ def test_option_greeks_follow_moneyness(market: Market) -> None:
     call_deltas = [market.snapshot(c.con_id).greeks.delta for c in calls]  # type: ignore[union-attr]
     put_deltas = [market.snapshot(c.con_id).greeks.delta for c in puts]  # type: ignore[union-attr]
     assert call_deltas == sorted(call_deltas, reverse=True)  # higher strike, lower call delta
-    assert all(0 < d < 1 for d in call_deltas) and all(-1 < d < 0 for d in put_deltas)
+    assert all(0 <= d <= 1 for d in call_deltas) and all(-1 <= d <= 0 for d in put_deltas)
+    spot = market.stocks["AAPL"].price
+    for c in calls + puts:  # every quote is the kernel's for the market's own inputs
+        q = market.snapshot(c.con_id)
+        want = black_scholes(spot, c.strike, market.years(exp), market.implied_vol(c, spot),
+                             market.rate, c.right)
+        assert q.greeks is not None and q.implied_vol == market.implied_vol(c, spot)
+        assert q.greeks.delta == pytest.approx(want.delta, abs=1e-12)
+        assert q.greeks.gamma == pytest.approx(want.gamma, rel=1e-12, abs=1e-15)
+        assert q.greeks.vega == pytest.approx(want.vega, rel=1e-12, abs=1e-15)
+        assert q.greeks.theta == pytest.approx(want.theta, rel=1e-12, abs=1e-15)
     q = market.snapshot(calls[len(calls) // 2].con_id)
     assert q.greeks is not None
-    assert q.greeks.gamma > 0 and q.greeks.vega > 0 and q.greeks.theta < 0
     assert q.bid <= q.greeks.price <= q.ask
     assert q.und_price == market.underlying_price("AAPL")
 
