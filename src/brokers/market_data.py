@@ -184,7 +184,7 @@ class MarketDataService:
             event += on_update
         try:
             await asyncio.wait_for(asyncio.shield(waiter), self.api.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log_debug(f"No full quote for {stream.symbol} within the timeout; partial data")
         except BrokerError:
             pass  # stream.error holds it: quote() drops the line and raises
@@ -334,7 +334,7 @@ class MarketDataService:
                 try:
                     tickers = await asyncio.wait_for(
                         ib_request(api.ib, "reqTickers", contract), api.request_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     partial = api.ib.ticker(contract)
                     log_debug(f"Snapshot timeout for {getattr(contract, 'localSymbol', '')}")
                     return partial

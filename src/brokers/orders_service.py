@@ -194,7 +194,7 @@ class OrderService:
         self._ack[order_id] = waiter
         try:
             await asyncio.wait_for(waiter, self.api.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log_warning(f"Order #{order_id}: no acknowledgement within "
                         f"{self.api.request_timeout:.0f}s; still tracked")
         finally:
@@ -361,7 +361,7 @@ class OrderService:
             else:
                 try:
                     confirmed = await asyncio.wait_for(asyncio.shield(waiter), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     log_warning(f"Order {order_id} cancel sent, not yet confirmed")
                     return True
             self.refresh(order_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from src.simulator import order_codec as codec
@@ -92,7 +92,7 @@ class AccountFeed:
             for pos in self.book.get(account).positions.values():
                 if pos.quantity != 0:
                     session.send(*self._portfolio_fields(pos))
-        now = self.clock.now().astimezone(timezone.utc)
+        now = self.clock.now().astimezone(UTC)
         session.send(*codec.encode_account_time(now.strftime("%H:%M")))
 
     def _portfolio_fields(self, pos: PositionState) -> list[codec.Field]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from src.simulator import order_codec as codec
@@ -301,7 +301,7 @@ class OrderEngine:
     def _fill(self, order: SimOrder, price: float) -> None:
         req = order.request
         qty = order.remaining
-        now = self.clock.now().astimezone(timezone.utc)
+        now = self.clock.now().astimezone(UTC)
         stamp = now.strftime("%Y%m%d  %H:%M:%S")
         self._exec_seq += 1
         base = f"0000e0d5.{int(now.timestamp()):08x}.{self._exec_seq:02d}"
@@ -357,7 +357,7 @@ class OrderEngine:
     def _finalize(self, order: SimOrder, status: str) -> None:
         order.status = status
         order.completed_status = status
-        order.completed_time = self.clock.now().astimezone(timezone.utc).strftime(
+        order.completed_time = self.clock.now().astimezone(UTC).strftime(
             "%Y%m%d %H:%M:%S UTC")
 
     # ------------------------------------------------------------ cancelling
@@ -454,7 +454,7 @@ class OrderEngine:
 
 def _ny_day(key: str) -> date:
     """The New York date of a fill's UTC time key ('YYYYMMDDHH:MM:SS')."""
-    utc = datetime.strptime(key[:16], "%Y%m%d%H:%M:%S").replace(tzinfo=timezone.utc)
+    utc = datetime.strptime(key[:16], "%Y%m%d%H:%M:%S").replace(tzinfo=UTC)
     return utc.astimezone(NEW_YORK).date()
 
 

@@ -7,7 +7,7 @@ ib_insync's Decoder into a real Wrapper.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -106,7 +106,7 @@ def market() -> FakeMarket:
 
 @pytest.fixture
 def engine(market: FakeMarket) -> OrderEngine:
-    clock = FixedClock(datetime.fromtimestamp(NOW, timezone.utc))
+    clock = FixedClock(datetime.fromtimestamp(NOW, UTC))
     return OrderEngine(market, ["DU111", "DU222"], clock=clock)
 
 
