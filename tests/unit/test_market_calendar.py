@@ -112,3 +112,12 @@ def test_years_to_expiry_runs_to_the_close_and_is_floored() -> None:
     assert years_to_expiry(date(2026, 12, 4), clock) == pytest.approx(2 / 365)
     clock.advance(timedelta(days=2, hours=1))  # an hour after the close of expiration day
     assert 0 < years_to_expiry(date(2026, 12, 4), clock) < 1 / (365 * 24)
+
+
+@pytest.mark.parametrize(("at", "nearest"), [(time(15, 0), "20261204"), (time(16, 30), "20261211")])
+def test_adapter_nearest_expirations_drop_todays_at_the_close(at: time, nearest: str) -> None:
+    from src.brokers.translate import nearest_expirations
+
+    listed = ["20261211", "20261204", "20261127", "20261218"]  # as a secdef answer lists them
+    clock = FixedClock.new_york(date(2026, 12, 4), at)
+    assert nearest_expirations(listed, first_live_expiry(clock), 2)[0] == nearest
