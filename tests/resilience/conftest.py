@@ -49,6 +49,7 @@ from resilience_support import (  # noqa: E402
     parse_settings,
     place_resting,
     requests_matching,
+    round_trip,
     run_with_timeout,
     timed_call,
     wait_for,
@@ -258,7 +259,7 @@ def orders_unchanged(ctx: SimpleNamespace) -> None:
 @then("the gateway received no new order")
 @then("the gateway received no order")
 def no_new_order(ctx: SimpleNamespace) -> None:
-    time.sleep(0.2)  # give a wrongly-sent message time to arrive before asserting its absence
+    round_trip(ctx)  # a wrongly sent message has reached the gateway by now
     sent = requests_matching(new_requests(ctx), PLACE_ORDER)
     assert not sent, f"the gateway received placeOrder: {sent}"
 
