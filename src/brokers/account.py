@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from src.brokers import translate
+from src.utils.clock import wall_now
 from src.utils.logger import log_info
 
 if TYPE_CHECKING:
@@ -36,10 +37,11 @@ class AccountService:
         """The contract's account summary dict."""
         client = self.client
         values = client.ib.accountValues(client.account_id)
-        return translate.account_summary(list(values), client.account_id, datetime.now())
+        return translate.account_summary(list(values), client.account_id,
+                                         wall_now(client.clock))
 
     def rebuild(self) -> dict[str, dict[str, Any]]:
-        """Replace ``api.positions`` with the gateway's positions + portfolio; return a copy."""
+        """Replace ``state.positions`` with the gateway's positions + portfolio; return a copy."""
         account, state = self.client.account_id, self.state
         ib = self.client.ib
         positions = [p for p in _as_list(ib.positions(account)) if self._mine(p.account)]
@@ -73,7 +75,7 @@ class AccountService:
     def on_account_value(self, value: Any) -> None:
         """``accountValueEvent``: values are read from ib_insync's state; remember the time."""
         if self._mine(getattr(value, "account", "")):
-            self.last_value_time = datetime.now()
+            self.last_value_time = wall_now(self.client.clock)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -199,7 +199,7 @@ class ClientRequests:
         self._order_waiters[order_id] = waiter
         try:
             await asyncio.wait_for(waiter, self.settings.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log_warning(f"Order #{order_id}: no answer within "
                         f"{self.settings.request_timeout:g}s; still tracked")
         finally:
@@ -318,7 +318,7 @@ class ClientRequests:
             event += on_update
         try:
             await asyncio.wait_for(waiter, self.settings.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log_debug(f"No full quote for conId {con_id} within the timeout; partial data")
         finally:
             self._line_waiters.pop(con_id, None)

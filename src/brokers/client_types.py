@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class ConnectionState(str, Enum):
+class ConnectionState(StrEnum):
     """The client's view of its gateway session."""
 
     DISCONNECTED = "disconnected"

@@ -252,7 +252,7 @@ class ConnectionManager:
             await self._sleep(delay)
             return
         assert self._stop_event is not None
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), delay)
 
     async def _reconnect_loop(self) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from ib_insync import IB
@@ -37,7 +36,7 @@ from src.brokers.settings import BrokerSettings
 from src.brokers.state import AdapterState
 from src.brokers.translate import snapshot
 from src.models.option import Option, OptionSpread
-from src.utils.clock import SYSTEM_CLOCK, Clock
+from src.utils.clock import SYSTEM_CLOCK, Clock, wall_now
 from src.utils.logger import log_debug, log_error, log_info, log_warning
 
 __all__ = ["IB", "LIVE_PORTS", "PAPER_ACCOUNT_PREFIXES", "IBKRIBInsyncApi"]
@@ -122,6 +121,7 @@ class IBKRIBInsyncApi:
             client = IBKRClient(settings, ib_factory=ib_class, clock=clock or SYSTEM_CLOCK,
                                 rng=reconnect_rng, sleep=reconnect_sleep)
         self.client = client
+        self.clock: Clock = client.clock  # "what day is it" (New York), timestamps
         s = self.settings = client.settings
         self.host, self.port, self.client_id = s.host, s.port, s.client_id
         self.configured_account = s.account_id
@@ -474,7 +474,8 @@ class IBKRIBInsyncApi:
             return self._loop.call(self.account_service.summary, timeout=self.request_timeout)
         except Exception as exc:  # noqa: BLE001 - the contract: error dict
             return self._failed(exc, "getting account summary", {
-                "error": str(exc) or type(exc).__name__, "timestamp": datetime.now().isoformat()})
+                "error": str(exc) or type(exc).__name__,
+                "timestamp": wall_now(self.clock).isoformat()})
 
     def get_positions(self) -> dict[str, dict[str, Any]]:
         """Positions by symbol (options by local symbol), following the gateway; ``{}`` offline."""

@@ -21,7 +21,7 @@ import contextlib
 import statistics
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from ib_insync import Option as IBOption
@@ -33,7 +33,9 @@ from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer
 from src.models.option import Option
+from src.utils.clock import trading_date, wall_now
 from src.utils.logger import log_debug, log_info, log_warning
+from src.utils.market_calendar import first_live_expiry
 
 if TYPE_CHECKING:
     from src.brokers.ib_client import IBKRClient
@@ -185,7 +187,7 @@ class MarketDataService:
             event += on_update
         try:
             await asyncio.wait_for(asyncio.shield(waiter), self.settings.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log_debug(f"No full quote for {stream.symbol} within the timeout; partial data")
         except BrokerError:
             pass  # stream.error holds it: quote() drops the line and raises
@@ -208,7 +210,7 @@ class MarketDataService:
             error = stream.error
             self.unsubscribe(symbol)
             raise error
-        return translate.market_data(symbol, stream.ticker, datetime.now())
+        return translate.market_data(symbol, stream.ticker, wall_now(self.client.clock))
 
     # --- option chains ----------------------------------------------------------------------
 
@@ -216,7 +218,7 @@ class MarketDataService:
         settings = self.settings
         ib = self.client.ib
         stock = await self.qualify_stock(symbol)
-        key = (symbol, date.today())
+        key = (symbol, trading_date(self.client.clock))  # option parameters: cached per NY day
         chains = self.secdefs.get(key)
         if chains is None:
             found = await asyncio.wait_for(
@@ -232,7 +234,8 @@ class MarketDataService:
         preferred = [c for c in smart if c.tradingClass == symbol] or smart
         trading_class = preferred[0].tradingClass
         expirations = translate.nearest_expirations(
-            [e for c in preferred for e in c.expirations], date.today(), settings.chain_expirations)
+            [e for c in preferred for e in c.expirations], first_live_expiry(self.client.clock),
+            settings.chain_expirations)
         if not expirations:
             raise ContractNotFound(f"No future expirations for {symbol}", 200)
         all_strikes = sorted({float(s) for c in preferred for s in c.strikes})
@@ -282,7 +285,7 @@ class MarketDataService:
     async def _expiry_contracts(self, symbol: str, expiry: str, trading_class: str) -> list[Any]:
         """All option contracts of one expiration: ONE wildcard contract-details request, cached
         for the day (listed contracts and their conIds do not change within a session)."""
-        key = (symbol, expiry, trading_class, date.today())
+        key = (symbol, expiry, trading_class, trading_date(self.client.clock))
         cached = self.expiry_contracts.get(key)
         if cached is not None:
             return cached
@@ -334,7 +337,7 @@ class MarketDataService:
                 try:
                     tickers = await asyncio.wait_for(
                         ib_request(ib, "reqTickers", contract), settings.request_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     partial = ib.ticker(contract)
                     log_debug(f"Snapshot timeout for {getattr(contract, 'localSymbol', '')}")
                     return partial

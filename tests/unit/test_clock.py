@@ -1,6 +1,6 @@
 """The injected clock: New York dates, not the host's."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -23,7 +23,7 @@ def test_advance_and_set() -> None:
     clock = FixedClock.new_york(date(2026, 12, 31), time(23, 0))
     clock.advance(timedelta(hours=2))
     assert trading_date(clock) == date(2027, 1, 1)
-    clock.set(datetime(2027, 3, 5, 15, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2027, 3, 5, 15, 0, tzinfo=UTC))
     assert trading_date(clock) == date(2027, 3, 5)
 
 
