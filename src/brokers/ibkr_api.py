@@ -29,8 +29,8 @@ import zlib
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from src.app.config import setting
 from src.brokers.base import DIRECTIONS, FINAL_STATUSES, PRICE_TYPES
+from src.brokers.settings_coerce import read as setting
 from src.models.option import Option, OptionSpread
 from src.models.pricing import black_scholes
 from src.utils.logger import log_debug, log_error, log_info, log_warning

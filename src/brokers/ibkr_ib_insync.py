@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 
 from ib_insync import IB
 
-from src.app.config import setting
 from src.brokers import validation
 from src.brokers.account import AccountService
 from src.brokers.connection import ConnectionManager
@@ -48,6 +47,7 @@ from src.brokers.ib_loop import IbLoop, InflightRequests
 from src.brokers.market_data import MarketDataService
 from src.brokers.metrics import AdapterMetrics
 from src.brokers.orders_service import OrderService
+from src.brokers.settings_coerce import read as setting
 from src.brokers.translate import snapshot
 from src.models.option import Option, OptionSpread
 from src.utils.logger import log_debug, log_error, log_info, log_warning
