@@ -360,7 +360,7 @@ class IBKRIBInsyncApi:
     def _check_live(self) -> None:
         if self.is_live_account() and not (self.trading_mode == "live" and self.allow_live):
             raise LiveTradingNotAllowed(
-                "orders on a live account need TRADING_MODE 'live' and ALLOW_LIVE true "
+                "orders on a live account need trading_mode 'live' and allow_live true "
                 f"(account {self.account_id or '?'}, port {self.port})")
 
     def place_order(
@@ -384,7 +384,7 @@ class IBKRIBInsyncApi:
             args = validation.order_args(symbol, direction, contracts, option_spread,
                                          price_type, limit_price, order_ref, self.max_contracts)
             if self.read_only:
-                raise ReadOnlyViolation("adapter is read-only (IBKR_READ_ONLY): order refused")
+                raise ReadOnlyViolation("read-only (ibkr.read_only is true): order refused")
             if not self.connected:
                 raise NotConnected("Not connected to IBKR")
             self._check_live()
@@ -437,7 +437,7 @@ class IBKRIBInsyncApi:
         """Cancel an open order: True when sent or confirmed; False if unknown, final or offline."""
         validation.order_id(order_id)
         if self.read_only:
-            raise ReadOnlyViolation("adapter is read-only (IBKR_READ_ONLY): cancel refused")
+            raise ReadOnlyViolation("read-only (ibkr.read_only is true): cancel refused")
         if not self.connected:
             log_warning("Not connected to IBKR when attempting to cancel order")
             return False

@@ -110,6 +110,8 @@ def read(config: object, attr: str, default: Any) -> Any:
         value = getattr(config, attr, _MISSING)
     except AttributeError:
         value = _MISSING
+    except Exception as exc:  # noqa: BLE001 - present but unreadable: never the default
+        raise ConfigError(f"setting {attr}: cannot be read: {exc}") from exc
     if value is _MISSING or is_unset(value):
         return default
     return coerce(attr, value, default)
