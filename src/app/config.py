@@ -76,6 +76,7 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("risk", "max_open_orders", "MAX_OPEN_ORDERS", int, 5, minimum=1, maximum=10_000),
     _Key("trader", "symbols", "SYMBOLS", list, ["AAPL"]),
     _Key("trader", "loop_interval", "LOOP_INTERVAL", float, 0.1, minimum=0.001, maximum=60),
+    _Key("trader", "max_attempts", "EXECUTOR_MAX_ATTEMPTS", int, 5, minimum=1, maximum=100),
 )
 
 # Environment overrides, as container deployments expect: variable -> (section, key).
@@ -163,6 +164,7 @@ class Config:
     MAX_OPEN_ORDERS: int = 5
     SYMBOLS: tuple[str, ...] = ("AAPL",)
     LOOP_INTERVAL: float = 0.1
+    EXECUTOR_MAX_ATTEMPTS: int = 5
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",

@@ -43,7 +43,7 @@ POSITION_FIELDS: tuple[str, ...] = (
 
 @runtime_checkable
 class BrokerApi(Protocol):
-    """The drop-in contract (shared/contract.md)."""
+    """The drop-in contract (docs/contract.md)."""
 
     connected: bool
     account_id: str

@@ -1,6 +1,6 @@
 """``IBKRApi``: the simulated placeholder broker — a sibling of the real adapter, not a mock.
 
-It honours the whole drop-in contract (shared/contract.md) in memory, deterministically:
+It honours the whole drop-in contract (docs/contract.md) in memory, deterministically:
 
 * prices: every symbol of a small universe has a fixed starting price; the underlying follows a
   deterministic path (a sine wave, ``seed`` shifts its phase) that advances one step per

@@ -2,7 +2,7 @@
 
 A thin facade: it validates arguments, applies the safety interlocks, marshals every call onto
 one event-loop thread and translates results into the contract's shapes
-(shared/contract.md). The work is done by one-job modules beside it:
+(docs/contract.md). The work is done by one-job modules beside it:
 
 ================  =================================================================
 ``ib_loop``       IbLoop (loop thread, run/call with timeouts), ``ib_request`` helper
@@ -64,7 +64,7 @@ PAPER_ACCOUNT_PREFIXES = ("DU", "DF")
 class IBKRIBInsyncApi:
     """Interactive Brokers through ib_insync, usable from any thread.
 
-    Public methods (the drop-in contract, shared/contract.md)::
+    Public methods (the drop-in contract, docs/contract.md)::
 
         connect() -> bool                      disconnect() -> None
         handle_callbacks() -> None             get_next_order_id() -> int
