@@ -225,6 +225,7 @@ class IBKRApi:
         """Place a spread order; the order id (str). See the module docstring for errors."""
         validation.order_args(symbol, direction, contracts, option_spread, price_type,
                               limit_price, order_ref, self.max_contracts)
+        option_spread = validation.as_spread(option_spread, symbol)  # a host's own object too
         if self.read_only:  # the real adapter's order: arguments, read-only, connection
             raise ReadOnlyViolation("read-only (ibkr.read_only is true): order refused")
         if not self.connected:

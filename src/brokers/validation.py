@@ -8,13 +8,15 @@ import re
 from datetime import date, datetime
 from typing import Any, Final
 
+from src.brokers import base
 from src.brokers.errors import InvalidOrder
+from src.models.option import Option, OptionSpread
 
 SYMBOL_RE: Final = re.compile(r"^[A-Z0-9][A-Z0-9.\- ]{0,20}$")
 """Sane IB stock symbols: upper-case letters/digits, '.', '-', ' ' (e.g. "BRK B"), ≤ 21 chars."""
 
-DIRECTIONS: Final = ("LONG", "SHORT")
-PRICE_TYPES: Final = ("LIMIT", "MARKET")
+DIRECTIONS: Final = base.DIRECTIONS  # one set of constants for both brokers
+PRICE_TYPES: Final = base.PRICE_TYPES
 ORDER_REF_RE: Final = re.compile(r"^[\w.:\-]{1,64}$")
 
 
@@ -117,12 +119,43 @@ def option_spread(value: Any, sym: str) -> Any:
     if not isinstance(kind, str) or kind not in SPREAD_LEG_TYPES:
         raise InvalidOrder(f"option_spread.spread_type must be one of "
                            f"{sorted(SPREAD_LEG_TYPES)}, got {kind!r}")
-    _, long_exp = _leg(value, "long_leg", sym, SPREAD_LEG_TYPES[kind])
-    _, short_exp = _leg(value, "short_leg", sym, SPREAD_LEG_TYPES[kind])
+    long_strike, long_exp = _leg(value, "long_leg", sym, SPREAD_LEG_TYPES[kind])
+    short_strike, short_exp = _leg(value, "short_leg", sym, SPREAD_LEG_TYPES[kind])
     if long_exp != short_exp:
         raise InvalidOrder(f"option_spread legs must share one expiration, got long_leg "
                            f"{long_exp} and short_leg {short_exp}")
+    if kind == "BULL_CALL" and not long_strike < short_strike:
+        raise InvalidOrder(f"option_spread.long_leg.strike must be below short_leg.strike for "
+                           f"BULL_CALL, got {long_strike} >= {short_strike}")
+    if kind == "BEAR_PUT" and not long_strike > short_strike:
+        raise InvalidOrder(f"option_spread.long_leg.strike must be above short_leg.strike for "
+                           f"BEAR_PUT, got {long_strike} <= {short_strike}")
     return value
+
+
+def _quote(leg: Any, name: str) -> float:
+    value = getattr(leg, name, 0.0)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value >= 0
+    return float(value) if ok else 0.0
+
+
+def as_spread(value: Any, sym: str) -> OptionSpread:
+    """A validated spread as the model's ``OptionSpread`` (a host's own object is copied into
+    one: its legs' option_type, strike, expiration and bid/ask when they are numbers)."""
+    option_spread(value, sym)
+    if isinstance(value, OptionSpread):
+        return value
+
+    def leg(name: str) -> Option:
+        src = getattr(value, name)
+        local = getattr(src, "symbol", "")
+        return Option(symbol=local if isinstance(local, str) and local.strip() else sym,
+                      underlying=sym, option_type=src.option_type, strike=float(src.strike),
+                      expiration=src.expiration, bid=_quote(src, "bid"), ask=_quote(src, "ask"))
+
+    return OptionSpread(symbol=sym, spread_type=value.spread_type, long_leg=leg("long_leg"),
+                        short_leg=leg("short_leg"))
 
 
 def order_id(value: Any) -> str:

@@ -58,6 +58,9 @@ BAD_SPREADS = [
      "option_spread legs must share one expiration"),
     (duck(short_leg=leg(strike=155.0, underlying="MSFT")),
      "option_spread.short_leg.underlying"),
+    (duck(long_leg=leg(strike=160.0)), "option_spread.long_leg.strike must be below"),
+    (duck(spread_type="BEAR_PUT", long_leg=leg("put", 150.0), short_leg=leg("put", 155.0)),
+     "option_spread.long_leg.strike must be above"),
 ]
 
 
@@ -102,6 +105,14 @@ def test_a_duck_typed_spread_is_accepted_by_the_adapter(
     order_id = api.place_order("AAPL", "LONG", 1, duck(), "LIMIT", 2.0)
     assert api.get_order_status(order_id)["spread_type"] == "BULL_CALL"
     assert [leg.action for leg in state.placed[-1][0].comboLegs] == ["BUY", "SELL"]
+
+
+def test_a_duck_typed_spread_is_accepted_by_the_placeholder(placeholder: IBKRApi) -> None:
+    order_id = placeholder.place_order("AAPL", "LONG", 1, duck(), "MARKET")
+    status = placeholder.get_order_status(order_id)
+    assert status["spread_type"] == "BULL_CALL" and status["status"] == "Filled"
+    assert [(leg["strike"], leg["action"]) for leg in status["legs"]] == [
+        (150.0, "BUY"), (155.0, "SELL")]
 
 
 def test_read_only_refuses_orders_and_cancels_in_both_brokers(
@@ -154,3 +165,27 @@ def test_executor_keeps_tracking_a_pending_cancel_until_final() -> None:
     assert record.status == "PLACED" and record.order["status"] == "PendingCancel"
     executor.process_queued_trades()
     assert record.status == "Cancelled"
+
+
+def test_adapter_tracks_pending_cancel_without_resending_and_it_may_still_fill(
+        adapter: tuple[IBKRIBInsyncApi, stubs.StubState]) -> None:
+    api, state = adapter
+    ib = api.ib
+    order_id = api.place_order("AAPL", "LONG", 1, stubs.aapl_bull_call(), "LIMIT", 2.0)
+    trade = state.trades[-1]
+    api._loop.call(ib.set_status, trade, "PendingCancel")
+    assert api.get_order_status(order_id)["status"] == "PendingCancel"
+    assert api.cancel_order(order_id) is True  # already pending: not sent again
+    ib.cancelOrder.assert_not_called()
+    api._loop.call(lambda: ib.set_status(trade, "Filled", filled=1.0, remaining=0.0,
+                                         avgFillPrice=2.0))
+    assert api.get_order_status(order_id)["status"] == "Filled"  # PendingCancel was not final
+
+
+def test_one_set_of_statuses_and_constants_for_both_brokers() -> None:
+    from src.brokers import base, translate, validation
+
+    assert translate.TERMINAL_STATUSES is base.FINAL_STATUSES
+    assert validation.DIRECTIONS is base.DIRECTIONS
+    assert validation.PRICE_TYPES is base.PRICE_TYPES
+    assert set(base.ORDER_STATUSES) > base.FINAL_STATUSES
