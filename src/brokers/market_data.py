@@ -5,7 +5,10 @@
   the request timeout: returns what it has at the deadline); later calls read the live ticker.
   A gateway error for the line (e.g. 200, 354) ends the wait at once and drops the line.
 * ``option_chain(symbol)``: secdef params → nearest expirations → one wildcard
-  ``reqContractDetails`` per expiration (concurrent) → the strikes nearest the money → quotes:
+  ``reqContractDetails`` per expiration (concurrent; when an answer is empty, an error or
+  lacks wanted strikes, the missing contracts are built from the secdef parameters and
+  qualified in one batched request: :mod:`~src.brokers.chain_fallback`) → the strikes nearest
+  the money → quotes:
   streaming lines kept between calls when the chain fits the retention budget
   (:mod:`~src.brokers.chain_lines`), else snapshots through ``reqTickers`` with at most
   ``MAX_SNAPSHOT_LINES`` market-data lines in flight (IB's cap is 100 lines; our streams count
