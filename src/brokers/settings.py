@@ -4,9 +4,9 @@
 ``Config`` has (``IBKR_PORT`` …) from *any* object — the seeds' tests pass
 ``MagicMock(spec=Config)`` — through one coercion hook (:func:`coerce`), then checks ranges and
 choices. Every problem raises :class:`SettingsError` (a ``ValueError``) naming the config key a
-user can change (``ibkr.port``). The application's ``ConfigError`` subclasses it, so both layers
-raise one family. Nothing here imports ``src.app``: the app layer may import the broker layer,
-never the reverse.
+user can change (``ibkr.port``). It is the application's ``ConfigError`` (one class, defined in
+:mod:`~src.brokers.settings_coerce`), so both layers raise one family. Nothing here imports
+``src.app``: the app layer may import the broker layer, never the reverse.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
+from src.brokers import settings_coerce
 
-class SettingsError(ValueError):
-    """A setting is missing, of the wrong type or out of range (the message names its key)."""
+SettingsError = settings_coerce.ConfigError
+"""A setting is missing, of the wrong type or out of range (the message names its key). The same
+class as the app's ``ConfigError``: the two layers raise one family."""
 
 
 #: attribute → the config.yaml key a user changes (messages name it)
@@ -54,28 +56,14 @@ Coerce = Callable[[object, str, Any], Any]
 
 
 def coerce(config: object, attr: str, default: Any) -> Any:
-    """The default coercion: ``config.attr`` when present and of ``default``'s type (``int``
-    accepted for ``float``), else ``default`` — a ``MagicMock`` attribute counts as unset.
-
-    TODO(settings_coerce): replaced by ``src.brokers.settings_coerce`` (strict: "4002" → 4002,
-    anything ambiguous → SettingsError naming the key) when that module lands on main.
-    """
+    """The default coercion (:func:`src.brokers.settings_coerce.read`): ``config.attr``
+    converted to ``default``'s type when unambiguous (``"4002"`` → 4002, ``"true"`` → True),
+    ``default`` only when the attribute is missing (a ``unittest.mock`` value counts as missing),
+    else ``SettingsError`` naming the config key."""
     try:
-        value = getattr(config, attr)
-    except Exception:  # noqa: BLE001 - any failure to read is "unset"
-        return default
-    if default is None:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else default
-    if isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return float(value) if ok and math.isfinite(value) else default
-    if isinstance(default, int):
-        return value if isinstance(value, int) and not isinstance(value, bool) else default
-    if isinstance(default, str):
-        return value if isinstance(value, str) else default
-    return value
+        return settings_coerce.read(config, attr, default)
+    except SettingsError as exc:
+        raise SettingsError(f"{CONFIG_KEYS.get(attr, attr)}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

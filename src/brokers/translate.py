@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 from ib_insync import ComboLeg, Contract, LimitOrder, MarketOrder, Order, PortfolioItem
 from ib_insync import Option as IBOption
 
+from src.brokers.base import FINAL_STATUSES
 from src.models.option import Option, OptionSpread
 
 UNSET_DOUBLE: Final = 1.7976931348623157e308
@@ -376,10 +377,12 @@ STATUS_KINDS: Final[Mapping[str, str]] = {
 }
 """Every IB order status (ib_insync's ``OrderStatus`` constants) → pending / working / terminal.
 Statuses are passed through to the caller unchanged; this table decides waits and finality."""
-TERMINAL_STATUSES: Final = frozenset(k for k, v in STATUS_KINDS.items() if v == "terminal")
+TERMINAL_STATUSES: Final = FINAL_STATUSES  # one set of statuses for both brokers (base.py)
 PENDING_STATUSES: Final = frozenset(
     {k for k, v in STATUS_KINDS.items() if v == "pending"} | {""})
 WORKING_STATUSES: Final = frozenset(k for k, v in STATUS_KINDS.items() if v == "working")
+if {k for k, v in STATUS_KINDS.items() if v == "terminal"} != TERMINAL_STATUSES:
+    raise RuntimeError("STATUS_KINDS and base.FINAL_STATUSES disagree")  # pragma: no cover
 
 
 def order_record(*, order_id: str, symbol: str, direction: str, contracts: int,
