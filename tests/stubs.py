@@ -18,13 +18,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
-from eventkit import Event
-from ib_insync import (
+from src.brokers.compat import (
     IB,
     AccountValue,
     CommissionReport,
     Contract,
     ContractDetails,
+    Event,
     Execution,
     Fill,
     OptionChain,
@@ -37,8 +37,7 @@ from ib_insync import (
     Ticker,
     Trade,
 )
-from ib_insync import Option as IBOption
-
+from src.brokers.compat import Option as IBOption
 from src.models.option import Option, OptionSpread
 
 ACCOUNT = "DU12345"

@@ -26,11 +26,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ib_insync import IB
-
 from src.app.config import setting
 from src.brokers import validation
 from src.brokers.account import AccountService
+from src.brokers.compat import IB
 from src.brokers.connection import ConnectionManager
 from src.brokers.errors import (
     BrokerError,

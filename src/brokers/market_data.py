@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from ib_insync import Option as IBOption
-from ib_insync import Stock
-
 from src.brokers import translate
 from src.brokers.chain_lines import ChainLines
+from src.brokers.compat import Option as IBOption
+from src.brokers.compat import Stock
 from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_warning
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer

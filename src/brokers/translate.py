@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
-from ib_insync import ComboLeg, Contract, LimitOrder, MarketOrder, Order, PortfolioItem
-from ib_insync import Option as IBOption
-
+from src.brokers.compat import ComboLeg, Contract, LimitOrder, MarketOrder, Order, PortfolioItem
+from src.brokers.compat import Option as IBOption
 from src.models.option import Option, OptionSpread
 
 UNSET_DOUBLE: Final = 1.7976931348623157e308

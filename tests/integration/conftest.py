@@ -29,7 +29,7 @@ from integ_support import ACCOUNT, LATENCY_MS, api_config, next_client_id  # noq
 
 _CODE = re.compile(r"\b(?:Error|Warning) (\d+), reqId")
 # ib_insync's loggers, and asyncio's (an exception nobody retrieved is a lost error).
-_WATCHED_LOGGERS = ("ib_insync", "asyncio")
+_WATCHED_LOGGERS = ("ib_insync", "ib_async", "asyncio")
 
 
 def pytest_configure(config: pytest.Config) -> None:
