@@ -92,12 +92,22 @@ def aapl_stock() -> Stock:
     return c
 
 
+def make_ticker(contract: Contract, **fields: Any) -> Ticker:
+    """A Ticker with ``fields`` set. Set after construction: ib_async's ``Ticker.__post_init__``
+    resets every price and size to ``nan`` whatever the constructor was given (ib_insync keeps
+    them); the wrapper fills tickers the same way, one attribute at a time."""
+    ticker = Ticker(contract=contract)
+    for name, value in fields.items():
+        setattr(ticker, name, value)
+    return ticker
+
+
 def aapl_ticker(**values: float) -> Ticker:
     """A filled AAPL stock ticker (override any field, e.g. ``bid=math.nan``)."""
     fields: dict[str, Any] = dict(bid=150.20, ask=150.30, last=150.25, volume=1_000_000.0,
                                   high=151.50, low=149.75, close=150.00)
     fields.update(values)
-    return Ticker(contract=aapl_stock(), **fields)
+    return make_ticker(aapl_stock(), **fields)
 
 
 def empty_ticker(contract: Contract | None = None) -> Ticker:
@@ -124,7 +134,7 @@ def option_ticker(contract: Contract, **values: Any) -> Ticker:
         bid=5.20, ask=5.30, last=5.25, volume=1500.0,
         modelGreeks=greeks(delta=0.6 if right == "C" else -0.4))
     fields.update(values)
-    return Ticker(contract=contract, **fields)
+    return make_ticker(contract, **fields)
 
 
 def option_tickers(contracts: list[Contract]) -> list[Ticker]:
@@ -370,4 +380,4 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
 
 def nan_ticker() -> Ticker:
     """A ticker as IB leaves it before any tick (and -1 'no quote' bid/ask)."""
-    return Ticker(contract=aapl_stock(), bid=-1.0, ask=-1.0, last=math.nan)
+    return make_ticker(aapl_stock(), bid=-1.0, ask=-1.0, last=math.nan)

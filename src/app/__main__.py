@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 
 from src.app.config import ConfigError
+from src.brokers.errors import ClientLibraryError
 from src.utils.logger import setup_logging
 
 
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             broker = args.broker or ("gateway" if args.roundtrip else "sim")
             return run_demo(broker, args.config, roundtrip=args.roundtrip)
         return run_trader(args.config or "config.yaml")
-    except ConfigError as e:
+    except (ConfigError, ClientLibraryError) as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
 

@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
+
+from src.brokers.errors import ClientLibraryError, ContractNotFound
 
 CHOICES: Final = ("auto", "ib_insync", "ib_async")
 SETTING: Final = "ibkr.client_library"
@@ -34,10 +39,6 @@ INSTALL: Final = {"ib_insync": "pip install 'ibkr-ib-insync-adapter[ib_insync]'"
                   "ib_async": "pip install 'ibkr-ib-insync-adapter[ib_async]'"}
 IB_INSYNC_MAX_PYTHON: Final = (3, 13)
 """The newest Python ib_insync 0.9.86 imports on (3.14: eventkit's get_event_loop() raises)."""
-
-
-class ClientLibraryError(ValueError):
-    """The IB client library chosen by ``ibkr.client_library`` cannot be used here."""
 
 
 def unavailable_reason(name: str, version_info: tuple[int, ...] | None = None,
@@ -162,6 +163,78 @@ else:
     Decoder = decoder_module.Decoder
     Event = eventkit.Event
 
+# --- the libraries' differences (pure) --------------------------------------------------
+
+MAP_ORDER_STATUS: Final[Mapping[str, str | None]] = {
+    # IB's order states (both libraries): kept as they are
+    "PendingSubmit": "PendingSubmit", "ApiPending": "ApiPending", "PreSubmitted": "PreSubmitted",
+    "Submitted": "Submitted", "PendingCancel": "PendingCancel", "ApiCancelled": "ApiCancelled",
+    "Cancelled": "Cancelled", "Filled": "Filled", "Inactive": "Inactive",
+    # ib_async only, set by the library, not by IB: the order keeps its previous state
+    "ValidationError": None,  # a warning (399, 404, 2100-2199 …) on a live order
+    "ApiUpdate": None,
+}
+"""Library order status → the contract's status (``None``: unchanged). Anything else is passed
+through as IB sent it."""
+
+
+def contract_status(status: str, previous: str = "PendingSubmit") -> str:
+    """The contract's order status for the library's ``status`` (see MAP_ORDER_STATUS)."""
+    mapped = MAP_ORDER_STATUS.get(status, status)
+    return previous if mapped is None else mapped
+
+
+def qualified(results: Any) -> list[Any]:
+    """``qualifyContracts``' answer → only the qualified contracts, in order.
+
+    ib_insync leaves out a contract it cannot qualify; ib_async 2.x keeps its slot, as ``None``
+    (unknown or ambiguous) or as a list of candidates (``returnAll=True``)."""
+    if results is None:
+        return []
+    return [c for c in results if c is not None and not isinstance(c, list | tuple)]
+
+
+def utc_time(value: Any) -> Any:
+    """An execution time → UTC. ib_async converts it to ``IBDefaults.timezone`` (configurable,
+    UTC by default), ib_insync to UTC; a naive time or a non-datetime is kept as it is."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc)
+
+
+
+def require_con_id(contract: Any) -> None:
+    """Market data is requested for qualified contracts only, on both libraries.
+
+    ib_async keys its tickers by ``hash(contract)`` (the conId: two Contract objects of one
+    instrument share a Ticker) and raises ``ValueError`` for a contract without a conId;
+    ib_insync keys them by ``id(contract)`` and sends anything. Checked here, before anything is
+    sent: ``ContractNotFound`` (IB's 200) for a conId <= 0 (a BAG has none and is exempt)."""
+    con_id = getattr(contract, "conId", None)
+    if (isinstance(con_id, int) and not isinstance(con_id, bool) and con_id <= 0
+            and getattr(contract, "secType", "") != "BAG"):
+        raise ContractNotFound(
+            f"contract not qualified (no conId): {getattr(contract, 'symbol', contract)}", 200)
+
+ORDER_CANCELLED_LOG: Final = "Error 202,"
+
+
+class CancelConfirmationLevel(logging.Filter):
+    """IB's 202 ("Order Canceled") is the normal answer to a cancel. ib_insync logs it at INFO
+    (a warning code); ib_async 2.x logs it at ERROR (and marks the trade Cancelled itself).
+    This filter, on ib_async's wrapper logger, logs it at INFO again, so an ERROR from the client
+    library always means something went wrong, on both libraries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(ORDER_CANCELLED_LOG):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+CANCEL_CONFIRMATION_FILTER: Final = CancelConfirmationLevel()
+if IS_IB_ASYNC:
+    logging.getLogger("ib_async.wrapper").addFilter(CANCEL_CONFIRMATION_FILTER)
+
 def require(setting: Any) -> str:
     """Check the config value of ``ibkr.client_library`` against the loaded library.
 
@@ -185,9 +258,11 @@ def require(setting: Any) -> str:
 
 __all__ = [
     "CHOICES", "LIBRARY", "VERSION", "IS_IB_ASYNC", "ClientLibraryError", "choose", "require",
-    "unavailable_reason", "IB", "AccountValue", "Bag", "ComboLeg", "CommissionReport",
-    "Contract", "ContractDetails", "Execution", "Fill", "LimitOrder", "MarketOrder", "Option",
-    "OptionChain", "OptionComputation", "Order", "OrderComboLeg", "OrderStatus", "PortfolioItem",
-    "Position", "PriceCondition", "Stock", "TagValue", "Ticker", "Trade", "util", "Client",
-    "Decoder", "Event",
+    "unavailable_reason", "MAP_ORDER_STATUS", "contract_status", "qualified", "utc_time",
+    "require_con_id",
+    "IB", "AccountValue", "Bag", "ComboLeg", "CommissionReport", "Contract", "ContractDetails",
+    "Execution", "Fill", "LimitOrder", "MarketOrder", "Option", "OptionChain",
+    "OptionComputation", "Order", "OrderComboLeg", "OrderStatus", "PortfolioItem", "Position",
+    "PriceCondition", "Stock", "TagValue", "Ticker", "Trade", "util", "Client", "Decoder",
+    "Event",
 ]

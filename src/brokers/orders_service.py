@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from src.brokers import translate
+from src.brokers.compat import qualified
 from src.brokers.errors import (
     ORDER_CANCELLED,
     ContractNotFound,
@@ -93,7 +94,7 @@ class OrderService:
         missing = [leg for leg in legs if leg.key() not in self.con_ids]
 
         async def qualify(leg: translate.LegSpec) -> None:
-            result = await ib_request(api.ib, "qualifyContracts", leg.contract())
+            result = qualified(await ib_request(api.ib, "qualifyContracts", leg.contract()))
             con_id = getattr(result[0], "conId", 0) if result else 0
             if not isinstance(con_id, int) or con_id <= 0:
                 raise ContractNotFound(
