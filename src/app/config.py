@@ -145,6 +145,7 @@ class Config:
     IBKR_READ_ONLY: bool = False
     IBKR_ACCOUNT_ID: str = ""
     USE_IB_INSYNC: bool = True
+    IBKR_CLIENT_LIBRARY: str = "auto"
     IBKR_TIMEOUT: float = 20.0
     IBKR_REQUEST_TIMEOUT: float = 10.0
     IBKR_AUTO_RECONNECT: bool = True
