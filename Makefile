@@ -4,7 +4,7 @@
 # Two environments, one per IB client library: ib_insync and ib_async both install a module
 # named `eventkit` (ib_async's is `aeventkit`), so they must never share an environment.
 #   .venv        .[dev,ib_insync]  lint, typecheck, the full test suite, demo, bench, sim
-#   .venv-async  .[dev,ib_async]   the suites that talk to the client library (ASYNC_TESTS)
+#   .venv-async  .[dev,ib_async]   the test suite again, on ib_async (ASYNC_TESTS)
 PYTHON      ?= python3
 VENV        ?= .venv
 VENV_ASYNC  ?= .venv-async
@@ -13,17 +13,16 @@ PY_ASYNC    := $(VENV_ASYNC)/bin/python
 STAMP       := $(VENV)/.installed
 STAMP_ASYNC := $(VENV_ASYNC)/.installed
 
-# What runs on ib_async: every suite that goes through the client library or its objects.
-ASYNC_TESTS ?= tests/integration tests/resilience tests/dropin tests/simulator tests/unit \
-               tests/test_connection.py tests/test_market_data.py tests/test_order_management.py \
-               tests/test_account_management.py
+# What runs on ib_async: the whole suite (integration, resilience, drop-in, simulator, seeds'
+# and unit tests), as on ib_insync; a path list narrows it (make test-async ASYNC_TESTS=tests/unit).
+ASYNC_TESTS ?= tests
 
 .PHONY: help venv venv-async demo demo-placeholder test test-insync test-async lint typecheck \
         unit bench soak sim clean
 
 help:
 	@echo "make demo       - the app against the simulated IB gateway (.venv, ib_insync)"
-	@echo "make test       - ruff + mypy + pytest on ib_insync (.venv) + the client suites on ib_async (.venv-async)"
+	@echo "make test       - ruff + mypy + pytest on ib_insync (.venv) + pytest on ib_async (.venv-async)"
 	@echo "make test-insync | test-async - one library only"
 	@echo "make lint | bench | soak | sim | demo-placeholder | clean"
 
@@ -68,7 +67,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -m "not soak"
 
 test-insync: $(STAMP)
-	$(PY) -m pytest -q --cov=src --cov-report=term:skip-covered -m "not soak"
+	IBKR_CLIENT_LIBRARY=ib_insync $(PY) -m pytest -q --cov=src --cov-report=term:skip-covered -m "not soak"
 
 test-async: $(STAMP_ASYNC)
 	IBKR_CLIENT_LIBRARY=ib_async $(PY_ASYNC) -m pytest -q -m "not soak" -p no:cacheprovider $(ASYNC_TESTS)
