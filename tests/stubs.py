@@ -216,7 +216,7 @@ class StubState:
     strikes: tuple[float, ...] = STRIKES
     stock_tickers: dict[str, Ticker] = field(default_factory=dict)
     option_lines: list[Contract] = field(default_factory=list)  # streaming option requests
-    on_place: str = "ack"  # ack | reject | silent | raise
+    on_place: str = "ack"  # ack | reject | validation_error | silent | raise
     reject_code: int = 201
     reject_message: str = "Order rejected - reason: market is closed"
     ack_status: str = "Submitted"
@@ -343,6 +343,8 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
             loop.call_soon(set_status, t, st.ack_status)
         elif st.on_place == "reject":
             loop.call_soon(reject, t)
+        elif st.on_place == "validation_error":
+            loop.call_soon(validation_error, t)
         return t
 
     def set_status(t: Trade, status: str, **values: Any) -> None:
@@ -354,6 +356,13 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
     def reject(t: Trade) -> None:
         # exactly what ib_insync's Wrapper.error does for an order error, then the event
         t.orderStatus.status = "Cancelled"
+        ib.orderStatusEvent.emit(t)
+        ib.errorEvent.emit(t.order.orderId, st.reject_code, st.reject_message, t.contract)
+
+    def validation_error(t: Trade) -> None:
+        # what ib_async 2.x's Wrapper.error does for one of its "warning" codes (321, 399, ...)
+        # on an order: status ValidationError (the order stays active), then the error event
+        t.orderStatus.status = "ValidationError"
         ib.orderStatusEvent.emit(t)
         ib.errorEvent.emit(t.order.orderId, st.reject_code, st.reject_message, t.contract)
 

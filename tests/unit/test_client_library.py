@@ -243,3 +243,27 @@ def test_place_order_sends_volatility_unset_on_both_libraries() -> None:
         assert order.volatility is None  # ib_async writes it on the caller's Order
     fields = sent[0].split("\0")
     assert str(translate.UNSET_DOUBLE) not in fields  # never sent as a value
+
+
+# --- a placement refused with one of ib_async's "warning" codes ---------------------------------
+
+def test_new_order_refused_with_321_is_rejected_even_as_validation_error(
+        stub_state: stubs.StubState) -> None:
+    """ib_async treats 321 ("Error validating request") as a warning: the trade becomes
+    ``ValidationError`` and stays active. For an order IB has not accepted yet (PendingSubmit)
+    it is a refusal: the placement fails and the order is Inactive, as on ib_insync."""
+    stub_state.on_place = "validation_error"
+    stub_state.reject_code = 321
+    stub_state.reject_message = "Error validating request.-'bN' : cause - bad field"
+    ib = stubs.mock_ib(stub_state)
+    with patch("src.brokers.ibkr_ib_insync.IB", return_value=ib):
+        api = IBKRIBInsyncApi(Config(IBKR_TIMEOUT=2.0, IBKR_REQUEST_TIMEOUT=5.0))
+    try:
+        assert api.connect()
+        with pytest.raises(RuntimeError, match="Order placement failed") as info:
+            api.place_order("AAPL", "LONG", 1, stubs.aapl_bull_call(), "LIMIT", 1.0)
+        assert "321" in str(info.value)
+        record = next(iter(api.orders.values()))
+        assert record["status"] == "Inactive" and "validating" in record["error"]
+    finally:
+        api.close()
