@@ -204,8 +204,7 @@ class Demo:
     def client_trade(self) -> None:
         """Seed 003's tiny paper trade through ``IBKRClient`` directly: quote AAPL, place a
         1-share STK limit far below the market, cancel it (own client id: the adapter's + 1)."""
-        from ib_insync import LimitOrder, Stock
-
+        from src.brokers.compat import LimitOrder, Stock
         from src.brokers.ib_client import IBKRClient
         from src.brokers.settings import BrokerSettings
 
@@ -296,7 +295,7 @@ class LiveAccountRefused(RuntimeError):
 
 def refuse_live(port: int, account: str) -> None:
     """Raise ``LiveAccountRefused`` for a live port (7496/4001) or a non-paper account."""
-    from src.brokers.ib_client import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES
+    from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES
 
     if port in LIVE_PORTS:
         raise LiveAccountRefused(

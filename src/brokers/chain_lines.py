@@ -22,6 +22,7 @@ from collections.abc import Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
 from src.brokers import translate
+from src.brokers.compat import require_con_id
 from src.utils.logger import log_debug
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ class ChainLines:
             await self.service.pacer.slot()
             if c.conId in lines:  # requested meanwhile by a concurrent call for this symbol
                 continue
+            require_con_id(c)
             ticker = ib.reqMktData(c, "", False, False)
             lines[c.conId] = (c, ticker)
             if not ready(ticker):

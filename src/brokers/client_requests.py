@@ -15,6 +15,7 @@ import asyncio
 import copy
 import math
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from src.brokers.client_types import (
@@ -25,6 +26,7 @@ from src.brokers.client_types import (
     Position,
     Quote,
 )
+from src.brokers.compat import contract_status, qualified, require_con_id
 from src.brokers.errors import (
     ORDER_CANCELLED,
     BrokerError,
@@ -67,6 +69,16 @@ class ClientRequests:
         self._lines: dict[int, tuple[Any, Any]] = {}  # conId -> (contract, ticker)
         self._line_errors: dict[int, BrokerError] = {}
         self._line_waiters: dict[int, asyncio.Future[None]] = {}
+        self._last_status: dict[int, str] = {}
+
+    def _result(self, trade: Any) -> OrderResult:
+        """A frozen snapshot of ``trade``; a library-only status (ib_async's ValidationError /
+        ApiUpdate) reads as the order's previous IB status (:func:`compat.contract_status`)."""
+        result = OrderResult.from_trade(trade, self.clock.now())
+        status = contract_status(result.status,
+                                 self._last_status.get(result.order_id, "PendingSubmit"))
+        self._last_status[result.order_id] = status
+        return result if status == result.status else replace(result, status=status)
 
     # provided by IBKRClient
     def run(self, coro_fn: Callable[[], Coroutine[Any, Any, T]],
@@ -112,13 +124,13 @@ class ClientRequests:
         async def work() -> list[Any]:
             result = await asyncio.wait_for(self.abortable(
                 ib_request(self.ib, "qualifyContracts", *mine)), self.settings.request_timeout)
-            return [copy.deepcopy(c) for c in (result or []) if c is not None]
+            return [copy.deepcopy(c) for c in qualified(result)]
 
-        qualified = self.run(work, timeout=self._timeout())
-        if len(qualified) != len(mine) or any(not getattr(c, "conId", 0) for c in qualified):
+        found = self.run(work, timeout=self._timeout())
+        if len(found) != len(mine) or any(not getattr(c, "conId", 0) for c in found):
             names = ", ".join(str(getattr(c, "symbol", c)) for c in contracts)
             raise ContractNotFound(f"No security definition found for {names}", 200)
-        return qualified
+        return found
 
     def contract_details(self, contract: Any) -> list[ContractDetailsInfo]:
         """The gateway's contract details for ``contract`` (may be a wildcard query)."""
@@ -189,7 +201,7 @@ class ClientRequests:
         if status == "Inactive" or fatal and status in PENDING | CANCELLED | {"Inactive"}:
             code, message = fatal[-1] if fatal else (None, f"order {order_id} is {status}")
             raise OrderRejected(f"{message} (IB error {code})" if code else message, code)
-        return OrderResult.from_trade(trade, self.clock.now())
+        return self._result(trade)
 
     async def _await_order(self, order_id: int, trade: Any,
                            done: Callable[[Any], bool]) -> None:
@@ -256,7 +268,7 @@ class ClientRequests:
             if new and trade.orderStatus.status not in CANCELLED:
                 code, message = new[-1]
                 raise OrderRejected(f"cancel of order {order_id} refused: {message}", code)
-            return OrderResult.from_trade(trade, self.clock.now())
+            return self._result(trade)
 
         result = self.run(work, timeout=self._timeout(2))
         log_info(f"Order #{order_id} after cancel: {result.status}")
@@ -268,7 +280,7 @@ class ClientRequests:
             trade = self._trades.get(order_id)
             if trade is None:
                 raise InvalidOrder(f"order_id {order_id} is not an order of this client")
-            return OrderResult.from_trade(trade, self.clock.now())
+            return self._result(trade)
 
         return self.call(read, timeout=self._timeout())
 
@@ -285,6 +297,7 @@ class ClientRequests:
             con_id = int(mine.conId)
             line = self._lines.get(con_id)
             if line is None:
+                require_con_id(mine)
                 ticker = self.ib.reqMktData(mine, "", False, False)
                 self._lines[con_id] = (mine, ticker)
                 self.publish_lines()

@@ -75,6 +75,12 @@ def is_warning(code: int) -> bool:
 # --- exception tree --------------------------------------------------------------------------
 
 
+class ClientLibraryError(ValueError):
+    """The IB client library chosen by ``ibkr.client_library`` cannot be used here (not
+    installed, ib_insync on Python 3.14, or not the one loaded). A settings error, not a broker
+    error: raised by :mod:`src.brokers.compat` at import or when the adapter is built."""
+
+
 class BrokerError(Exception):
     """Base of every adapter error; ``code`` is IB's error code when there is one."""
 

@@ -39,19 +39,18 @@ from src.brokers.errors import (
 from src.brokers.events import EventRouter
 from src.brokers.ib_loop import IbLoop, InflightRequests
 from src.brokers.metrics import AdapterMetrics
-from src.brokers.settings import BrokerSettings
+from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, BrokerSettings
 from src.utils.clock import SYSTEM_CLOCK, Clock
 from src.utils.logger import log_error, log_info
 
 T = TypeVar("T")
 
-LIVE_PORTS = frozenset({7496, 4001})
-PAPER_ACCOUNT_PREFIXES = ("DU", "DF")
 
 
 def default_ib_factory() -> Any:
-    """ib_insync's ``IB()`` (imported on first use: a placeholder-only app never loads it)."""
-    from ib_insync import IB
+    """The client library's ``IB()`` (ib_insync or ib_async, :mod:`~src.brokers.compat`;
+    imported on first use: a placeholder-only app never loads it)."""
+    from src.brokers.compat import IB
 
     return IB()
 
@@ -67,6 +66,10 @@ class IBKRClient(ClientRequests):
         self.settings = settings if isinstance(settings, BrokerSettings) \
             else BrokerSettings.from_config(settings)
         self.clock = clock
+        from src.brokers import compat  # the library is loaded with the first client
+
+        # ibkr.client_library against the loaded library: a clear ValueError, before any IB()
+        self.client_library: str = compat.require(self.settings.client_library)
         self.metrics = metrics if metrics is not None else AdapterMetrics()
         self.account_id: str = self.settings.account_id
         self.last_error: BrokerError | None = None

@@ -14,10 +14,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ib_insync import IB
-
 from src.brokers import validation
 from src.brokers.account import AccountService
+from src.brokers.compat import IB
 from src.brokers.errors import (
     BrokerError,
     InvalidOrder,
@@ -29,10 +28,10 @@ from src.brokers.errors import (
     RequestTimeout,
     from_exception,
 )
-from src.brokers.ib_client import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, IBKRClient
+from src.brokers.ib_client import IBKRClient
 from src.brokers.market_data import MarketDataService
 from src.brokers.orders_service import OrderService
-from src.brokers.settings import BrokerSettings
+from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, BrokerSettings
 from src.brokers.state import AdapterState
 from src.brokers.translate import snapshot
 from src.models.option import Option, OptionSpread
@@ -123,6 +122,7 @@ class IBKRIBInsyncApi:
                                 rng=reconnect_rng, sleep=reconnect_sleep)
         self.client = client
         self.clock: Clock = client.clock  # "what day is it" (New York), timestamps
+        self.client_library = client.client_library
         s = self.settings = client.settings
         self.host, self.port, self.client_id = s.host, s.port, s.client_id
         self.configured_account = s.account_id

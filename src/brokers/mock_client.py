@@ -39,9 +39,8 @@ from src.brokers.errors import (
     ReadOnlyViolation,
     error_from_ib,
 )
-from src.brokers.ib_client import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES
 from src.brokers.metrics import AdapterMetrics
-from src.brokers.settings import BrokerSettings
+from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, BrokerSettings
 from src.utils.clock import SYSTEM_CLOCK, Clock
 
 FILL_MODES: Final = ("immediate", "resting", "partial", "rejected")

@@ -48,7 +48,16 @@ CONFIG_KEYS: Final[dict[str, str]] = {
     "CHAIN_STREAM_LINES": "ibkr.chain_stream_lines",
     "CHAIN_STREAM_IDLE": "ibkr.chain_stream_idle",
     "MAX_CONTRACTS_PER_ORDER": "risk.max_contracts_per_order",
+    "IBKR_CLIENT_LIBRARY": "ibkr.client_library",
 }
+
+LIVE_PORTS: Final = frozenset({7496, 4001})
+"""TWS / IB Gateway ports of a live (real-money) login."""
+PAPER_ACCOUNT_PREFIXES: Final = ("DU", "DF")
+"""Paper account ids start with these."""
+
+CLIENT_LIBRARIES: Final = ("auto", "ib_insync", "ib_async")
+"""``ibkr.client_library`` choices (checked against the loaded library by ``compat.require``)."""
 
 Coerce = Callable[[object, str, Any], Any]
 """``coerce(config, attr, default)``: the value of ``config.attr`` as ``default``'s type, or
@@ -93,6 +102,7 @@ class BrokerSettings:
     max_contracts: int = 10
     trading_mode: str = "paper"
     allow_live: bool = False
+    client_library: str = "auto"
 
     def __post_init__(self) -> None:
         self._validate()
@@ -145,6 +155,9 @@ class BrokerSettings:
         for name in ("host", "account_id"):
             if not isinstance(getattr(self, name), str):
                 raise SettingsError(f"{_key(name)} must be a string")
+        if self.client_library not in CLIENT_LIBRARIES:
+            raise SettingsError(f"{_key('client_library')} must be one of "
+                                f"{list(CLIENT_LIBRARIES)}, got {self.client_library!r}")
         if not self.host.strip():
             raise SettingsError(f"{_key('host')} must not be empty")
 
@@ -161,7 +174,7 @@ _ATTRS: Final[dict[str, str]] = {
     "chain_strikes": "CHAIN_STRIKES", "max_streams": "IBKR_MAX_STREAMS",
     "chain_stream_lines": "CHAIN_STREAM_LINES", "chain_stream_idle": "CHAIN_STREAM_IDLE",
     "max_contracts": "MAX_CONTRACTS_PER_ORDER", "trading_mode": "TRADING_MODE",
-    "allow_live": "ALLOW_LIVE",
+    "allow_live": "ALLOW_LIVE", "client_library": "IBKR_CLIENT_LIBRARY",
 }
 
 

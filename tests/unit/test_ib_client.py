@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import stubs
-from ib_insync import LimitOrder, Stock
 
 from src.brokers.client_types import ConnectionState, OrderResult, Quote
+from src.brokers.compat import LimitOrder, Stock
 from src.brokers.errors import (
     ConnectionLost,
     LiveTradingNotAllowed,

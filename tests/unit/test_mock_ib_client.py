@@ -10,10 +10,10 @@ from datetime import date
 from typing import Any
 
 import pytest
-from ib_insync import LimitOrder, Stock
 
 from src.brokers.client_protocol import IBKRClientProtocol
 from src.brokers.client_types import ConnectionState
+from src.brokers.compat import LimitOrder, Stock
 from src.brokers.errors import (
     ContractNotFound,
     NotConnected,
