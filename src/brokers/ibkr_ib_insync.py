@@ -45,6 +45,11 @@ T = TypeVar("T")
 LOCK_HELD = "called while holding the adapter's lock (would deadlock with the event handlers)"
 
 
+def _from_client(name: str, doc: str) -> Any:
+    """A read-only property that reads ``self.client.<name>``."""
+    return property(lambda self: getattr(self.client, name), doc=doc)
+
+
 class IBKRIBInsyncApi:
     """Interactive Brokers through ib_insync, usable from any thread.
 
@@ -134,8 +139,6 @@ class IBKRIBInsyncApi:
         self.max_contracts, self.trading_mode, self.allow_live = \
             s.max_contracts, s.trading_mode, s.allow_live
         self.state = AdapterState()
-        self.orders, self.positions, self.lock = \
-            self.state.orders, self.state.positions, self.state.lock
         self.account_service = AccountService(client, self.state)
         self.order_service = OrderService(client, self.state)
         self.market_service = MarketDataService(
@@ -175,6 +178,30 @@ class IBKRIBInsyncApi:
         self.client.mark_connected(value)
 
     @property
+    def orders(self) -> dict[str, dict[str, Any]]:
+        return self.state.orders
+
+    @orders.setter
+    def orders(self, value: dict[str, dict[str, Any]]) -> None:  # the seeds' tests replace it
+        self.state.orders = value
+
+    @property
+    def positions(self) -> dict[str, dict[str, Any]]:
+        return self.state.positions
+
+    @positions.setter
+    def positions(self, value: dict[str, dict[str, Any]]) -> None:
+        self.state.positions = value
+
+    @property
+    def lock(self) -> Any:
+        return self.state.lock
+
+    @lock.setter
+    def lock(self, value: Any) -> None:
+        self.state.lock = value
+
+    @property
     def account_id(self) -> str:
         return self.client.account_id
 
@@ -190,42 +217,16 @@ class IBKRIBInsyncApi:
     def last_error(self, error: BrokerError) -> None:
         self.client.record_error(error)
 
-    @property
-    def ib(self) -> Any:
-        """The client's ``IB`` (touch it only on the loop thread)."""
-        return self.client.ib
-
-    @property
-    def metrics(self) -> Any:
-        return self.client.metrics
-
-    @property
-    def connection(self) -> Any:
-        return self.client.connection
-
-    @property
-    def reconnect_count(self) -> int:
-        return self.client.reconnect_count
-
-    @property
-    def last_connect_seconds(self) -> float | None:
-        return self.client.last_connect_seconds
-
-    @property
-    def data_health(self) -> dict[str, str]:
-        return self.client.data_health
-
-    @property
-    def closing(self) -> bool:
-        return self.client.closing
-
-    @property
-    def _loop(self) -> Any:
-        return self.client.loop
-
-    @property
-    def _inflight(self) -> Any:
-        return self.client.inflight
+    # read-only views of the client's session state (the client is their one writer)
+    ib = _from_client("ib", "The client's ``IB`` (touch it only on the loop thread).")
+    metrics = _from_client("metrics", "The client's AdapterMetrics.")
+    connection = _from_client("connection", "The client's reconnect supervisor.")
+    reconnect_count = _from_client("reconnect_count", "Successful automatic reconnects.")
+    last_connect_seconds = _from_client("last_connect_seconds", "Duration of the last connect.")
+    data_health = _from_client("data_health", 'Farm → "ok"/"down", plus "ib" (1100/1101/1102).')
+    closing = _from_client("closing", "True once close() started.")
+    _loop = _from_client("loop", "The client's IbLoop.")
+    _inflight = _from_client("inflight", "Requests a disconnect ends at once.")
 
     # --- events (seed handler names; marshalled onto the loop thread) --------------------------
 
