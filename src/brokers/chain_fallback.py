@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable
 from typing import Any, Final
 
-from ib_insync import Option as IBOption
+from src.brokers.compat import Option as IBOption
 
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer
