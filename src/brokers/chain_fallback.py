@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from src.brokers.compat import Option as IBOption
-
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer
 
