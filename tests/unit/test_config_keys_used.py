@@ -97,3 +97,9 @@ def test_every_setting_the_code_reads_is_a_config_key() -> None:
                                path.read_text(encoding="utf-8")))
     assert "EXECUTOR_MAX_ATTEMPTS" in read and "IBKR_PORT" in read  # the scan finds them
     assert read <= {k.attr for k in SCHEMA}, sorted(read - {k.attr for k in SCHEMA})
+
+
+def test_trader_symbols_must_be_ib_symbols() -> None:
+    with pytest.raises(ConfigError, match=r"trader\.symbols.*'aapl'"):
+        Config.from_dict({"trader": {"symbols": ["MSFT", "aapl"]}})
+    assert Config.from_dict({"trader": {"symbols": ["BRK B"]}}).SYMBOLS == ("BRK B",)
