@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from src.brokers import settings_coerce
+from src.brokers.validation import SYMBOL_RE
 
 # config.yaml (or an environment override, or a setting read by setting()) is missing,
 # malformed or invalid: one ValueError subclass for the app and the brokers.
@@ -120,6 +121,11 @@ def _check(spec: _Key, value: Any, where: str) -> Any:
         not value or not all(isinstance(v, str) and v.strip() for v in value)
     ):
         raise ConfigError(f"{where}: '{name}' must be a non-empty list of strings")
+    if spec.attr == "SYMBOLS":
+        bad = [v for v in value if not SYMBOL_RE.match(v)]
+        if bad:
+            raise ConfigError(f"{where}: '{name}' has invalid symbols {bad} (IB symbols are "
+                              f"upper case, e.g. AAPL, BRK B)")
     return value
 
 

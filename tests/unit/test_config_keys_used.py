@@ -82,3 +82,24 @@ def test_executor_max_attempts_is_a_config_key(tmp_path: Path) -> None:
     assert TradeExecutor(config, MagicMock()).max_attempts == 2
     with pytest.raises(ConfigError, match="trader.max_attempts"):
         Config.from_dict({"trader": {"max_attempts": 0}})
+
+
+def test_every_setting_the_code_reads_is_a_config_key() -> None:
+    """``setting(config, "X", …)`` anywhere in src/ names an attribute of config.SCHEMA."""
+    import re
+
+    from src.app.config import SCHEMA
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    read = set()
+    for path in src.rglob("*.py"):
+        read |= set(re.findall(r'setting\(\s*[\w.]+,\s*"([A-Z_0-9]+)"',
+                               path.read_text(encoding="utf-8")))
+    assert "EXECUTOR_MAX_ATTEMPTS" in read and "IBKR_PORT" in read  # the scan finds them
+    assert read <= {k.attr for k in SCHEMA}, sorted(read - {k.attr for k in SCHEMA})
+
+
+def test_trader_symbols_must_be_ib_symbols() -> None:
+    with pytest.raises(ConfigError, match=r"trader\.symbols.*'aapl'"):
+        Config.from_dict({"trader": {"symbols": ["MSFT", "aapl"]}})
+    assert Config.from_dict({"trader": {"symbols": ["BRK B"]}}).SYMBOLS == ("BRK B",)

@@ -40,6 +40,12 @@ def test_configuration_doc_lists_every_schema_key_and_nothing_else() -> None:
         assert cells[2] == default, name
         if spec.choices:
             assert cells[3] == ", ".join(map(str, spec.choices)), name
+        elif spec.minimum is not None or spec.maximum is not None:
+            low = "" if spec.minimum is None else str(spec.minimum)
+            high = "" if spec.maximum is None else str(spec.maximum)
+            assert cells[3] == f"{low}..{high}", name
+        else:
+            assert cells[3] == "", name
         assert cells[5].strip("`") == env.get((spec.section, spec.key), ""), name
 
 
