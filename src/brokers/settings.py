@@ -112,7 +112,7 @@ class BrokerSettings:
         """Read every setting of ``config`` through ``coerce_fn`` (default :func:`coerce`)."""
         read = coerce_fn or coerce
         values = {name: read(config, attr, getattr(_DEFAULTS, name))
-                  for name, attr in _ATTRS.items()}
+                  for name, attr in CONFIG_ATTRS.items()}
         return cls(**values)
 
     def replace(self, **changes: Any) -> BrokerSettings:
@@ -163,7 +163,7 @@ class BrokerSettings:
 
 
 #: field name → the config attribute it is read from
-_ATTRS: Final[dict[str, str]] = {
+CONFIG_ATTRS: Final[dict[str, str]] = {
     "host": "IBKR_HOST", "port": "IBKR_PORT", "client_id": "IBKR_CLIENT_ID",
     "account_id": "IBKR_ACCOUNT_ID", "read_only": "IBKR_READ_ONLY", "timeout": "IBKR_TIMEOUT",
     "request_timeout": "IBKR_REQUEST_TIMEOUT", "auto_reconnect": "IBKR_AUTO_RECONNECT",
@@ -179,7 +179,7 @@ _ATTRS: Final[dict[str, str]] = {
 
 
 def _key(name: str) -> str:
-    attr = _ATTRS[name]
+    attr = CONFIG_ATTRS[name]
     return f"{CONFIG_KEYS.get(attr, attr)} ({attr})"
 
 

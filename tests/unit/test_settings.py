@@ -10,7 +10,7 @@ from unittest.mock import MagicMock
 import pytest
 
 from src.app.config import Config, ConfigError
-from src.brokers.settings import _ATTRS, BrokerSettings, SettingsError
+from src.brokers.settings import CONFIG_ATTRS, BrokerSettings, SettingsError
 
 
 def test_every_field_is_read_from_the_config() -> None:
@@ -23,9 +23,9 @@ def test_every_field_is_read_from_the_config() -> None:
                     IBKR_MAX_STREAMS=20, CHAIN_STREAM_LINES=10, CHAIN_STREAM_IDLE=60.0,
                     MAX_CONTRACTS_PER_ORDER=5, TRADING_MODE="live", ALLOW_LIVE=True)
     s = BrokerSettings.from_config(config)
-    for name, attr in _ATTRS.items():
+    for name, attr in CONFIG_ATTRS.items():
         assert getattr(s, name) == getattr(config, attr), name
-    assert {f.name for f in dataclasses.fields(BrokerSettings)} == set(_ATTRS)
+    assert {f.name for f in dataclasses.fields(BrokerSettings)} == set(CONFIG_ATTRS)
 
 
 def test_a_mock_config_gets_the_defaults() -> None:
@@ -62,7 +62,7 @@ def test_the_coercion_hook_is_used_for_every_setting() -> None:
         return 4002 if attr == "IBKR_PORT" else default
 
     assert BrokerSettings.from_config(object(), coerce_fn=coerce).port == 4002
-    assert sorted(seen) == sorted(_ATTRS.values())
+    assert sorted(seen) == sorted(CONFIG_ATTRS.values())
 
 
 def test_config_error_is_a_settings_error() -> None:
