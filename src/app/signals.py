@@ -30,7 +30,7 @@ class Signal:
     price_type: str = "LIMIT"
     limit_price: float | None = None  # None: the spread's mid debit, rounded to 0.05
     id: str = field(default_factory=_new_id)
-    created: datetime = field(default_factory=SYSTEM_CLOCK.now)  # pass created= to pin it
+    created: datetime = field(default_factory=lambda: SYSTEM_CLOCK.now())  # or created=
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol.strip():

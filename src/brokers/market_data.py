@@ -306,7 +306,7 @@ class MarketDataService:
                                 strikes: list[float], price: float, chain: Any) -> None:
         """Add the wanted (strike, right) pairs a wildcard answer lacks, built from the secdef
         parameters and qualified in one batched request (:mod:`~src.brokers.chain_fallback`)."""
-        today = trading_date(self.client.clock)
+        today = trading_date(self.client.clock)  # the failed-to-qualify set lasts one NY day
         wanted = translate.nearest_strikes(strikes, price, self.settings.chain_strikes)
         trading_class = chain_fallback.text_field(getattr(chain, "tradingClass", ""))
         multiplier = chain_fallback.text_field(getattr(chain, "multiplier", ""))

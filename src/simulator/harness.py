@@ -53,7 +53,7 @@ class GatewayRuntime:
         self.server = GatewayServer(
             self.engine, self.accounts, components=[self.marketdata], port=port,
             latency_ms=latency_ms, pacing=pacing, max_rate=max_rate, farm_notices=farm_notices,
-            loop=self.loop)
+            loop=self.loop, clock=self.market.clock)
         self._step_handle: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:

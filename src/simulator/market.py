@@ -249,6 +249,7 @@ class Market:
             return []
         exchange = exchange.upper()
         r = _right(right)
+        now = self.clock.now()
         if sec_type == "STK" or (sec_type == "" and not (expiry or strike or r)):
             ok = not exchange or exchange in STOCK_EXCHANGES
             return [stock.contract] if ok else []
@@ -263,7 +264,7 @@ class Market:
         out = [
             c for c in self._options_by_symbol.get(symbol, ())
             if (not expiry or c.last_trade_date.startswith(expiry))
-            and self.is_live(c.last_trade_date)
+            and now < self._closes[c.last_trade_date]
             and (not strike or abs(c.strike - strike) < 1e-6)
             and (not r or c.right == r)
         ]

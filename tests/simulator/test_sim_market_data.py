@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from model_support import assert_true_to_model, gateway_inputs
-from sim_support import Client
+from sim_support import Client, market_steps
 
 from src.simulator import SimulatedGateway
 
@@ -51,7 +51,7 @@ def test_streaming_stock_quote_updates_then_cancel(client: Client,
     ticker = client(lambda ib: ib.reqMktData(stock))
     updates: list[float] = []
     ticker.updateEvent += lambda t: updates.append(t.last)
-    client.sleep(0.5)  # ~10 random-walk steps
+    assert client.wait(lambda ib: len(updates) >= 3)  # a few random-walk steps ticked it
     for name in ("bid", "ask", "last", "bidSize", "askSize", "high", "low", "close", "volume"):
         assert _valid(getattr(ticker, name)) and getattr(ticker, name) > 0, name
     assert ticker.bid < ticker.ask and ticker.low <= ticker.last <= ticker.high
@@ -63,7 +63,8 @@ def test_streaming_stock_quote_updates_then_cancel(client: Client,
     assert gateway.stats()["market_data_lines"] == 0
     assert any(msg_id == 2 for _, msg_id, _ in gateway.requests)
     frozen = ticker.time
-    client.sleep(0.3)
+    market_steps(gateway, 3)  # three steps that would each have ticked the line
+    client(lambda ib: ib.reqCurrentTime())  # round trip: such ticks would have arrived
     assert ticker.time == frozen  # no more ticks after cancelMktData
 
 
@@ -105,7 +106,7 @@ def test_streaming_option_greeks(client: Client, gateway: SimulatedGateway) -> N
     [opt] = _options(client, gateway, 1, "SPY")
     client(lambda ib: ib.qualifyContracts(opt))
     ticker = client(lambda ib: ib.reqMktData(opt))
-    client.sleep(0.3)
+    assert client.wait(lambda ib: ticker.modelGreeks is not None and ticker.bid > 0)
     assert ticker.modelGreeks is not None and ticker.modelGreeks.delta > 0
     assert 0 < ticker.bid < ticker.ask
     client(lambda ib: ib.cancelMktData(opt))

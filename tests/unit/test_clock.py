@@ -30,3 +30,24 @@ def test_advance_and_set() -> None:
 def test_naive_instant_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         FixedClock(datetime(2026, 12, 1, 10, 0))
+
+
+def test_the_app_passes_its_clock_to_the_broker_it_builds() -> None:
+    from src.app.config import Config
+    from src.app.trader import Trader
+    from src.brokers import get_broker_api
+
+    clock = FixedClock.new_york(date(2026, 12, 24))
+    broker = get_broker_api(Config(), use_ib_insync=False, clock=clock)
+    assert broker.clock is clock  # type: ignore[attr-defined]
+    trader = Trader(config=Config().replace(USE_IB_INSYNC=False), connect=False, clock=clock)
+    assert trader.broker_api.clock is clock  # type: ignore[attr-defined]
+
+
+def test_wall_now_is_the_clock_instant_in_host_local_time() -> None:
+    from src.utils.clock import wall_now
+
+    clock = FixedClock.new_york(date(2026, 12, 2), time(10, 0))
+    local = wall_now(clock)
+    assert local.tzinfo is None
+    assert local.astimezone(UTC) == clock.now()  # naive = host local, same instant
