@@ -72,7 +72,8 @@ class IBKRIBInsyncApi:
     ``reconnect_count``, ``last_connect_seconds`` — read here through properties; the client is
     their one writer). The adapter's own tables (``orders``, ``positions``, ``lock``) live in an
     :class:`~src.brokers.state.AdapterState` shared with its services; the services get the
-    client and that state, never the facade.
+    client and that state, never the facade. ``client=`` takes a ready ``IBKRClient`` (its
+    settings, clock and reconnect rng/sleep then apply; the services run on its loop thread).
 
     Errors: the contract's return shapes are kept (``connect`` → False, ``get_market_data`` →
     ``{"symbol", "error"}`` …). Every failure is also classified into the ``BrokerError`` tree
