@@ -26,7 +26,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -199,7 +199,7 @@ def utc_time(value: Any) -> Any:
     UTC by default), ib_insync to UTC; a naive time or a non-datetime is kept as it is."""
     if not isinstance(value, datetime) or value.tzinfo is None:
         return value
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 

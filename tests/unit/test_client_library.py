@@ -8,7 +8,7 @@ import dataclasses
 import importlib
 import logging
 import pkgutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import MagicMock, patch
 from zoneinfo import ZoneInfo
@@ -174,7 +174,7 @@ def test_ib_async_only_statuses_keep_the_previous_status() -> None:
     assert compat.contract_status("Filled", "Submitted") == "Filled"
     assert compat.contract_status("SomethingNew", "Submitted") == "SomethingNew"
     record = {"status": "Submitted", "filled": 0.0, "remaining": 2.0, "direction": "LONG"}
-    now = datetime(2026, 11, 18, 15, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
     status = MagicMock(status="ValidationError", filled=0.0, remaining=2.0, avgFillPrice=0.0,
                        permId=0)
     translate.apply_order_status(record, status, now)
