@@ -17,7 +17,7 @@ STAMP_ASYNC := $(VENV_ASYNC)/.installed
 # and unit tests), as on ib_insync; a path list narrows it (make test-async ASYNC_TESTS=tests/unit).
 ASYNC_TESTS ?= tests
 
-.PHONY: help venv venv-async demo demo-placeholder test test-insync test-async lint typecheck \
+.PHONY: help venv venv-async demo demo-placeholder test test-insync test-async lint typecheck typecheck-async \
         unit bench soak sim clean
 
 help:
@@ -62,6 +62,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
+
+typecheck-async: $(STAMP_ASYNC)
+	$(PY_ASYNC) -m mypy
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not soak"

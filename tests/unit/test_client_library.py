@@ -267,3 +267,23 @@ def test_new_order_refused_with_321_is_rejected_even_as_validation_error(
         assert record["status"] == "Inactive" and "validating" in record["error"]
     finally:
         api.close()
+
+
+def test_batched_qualification_drops_ib_async_none_slots() -> None:
+    """chain_fallback.qualify on ib_async's answer shape: qualified contracts in place, None
+    for the others (ib_insync leaves them out)."""
+    import asyncio
+
+    from src.brokers import chain_fallback
+    from src.brokers.pacing import BulkPacer
+
+    good = stubs.option_contract("20261218", 150.0, "C")
+    bad = compat.Option("AAPL", "20261218", 999.0, "C", exchange="SMART", currency="USD")
+    ib = MagicMock()
+
+    async def qualify_async(*contracts: Any) -> list[Any]:
+        return [c if c is good else None for c in contracts]
+
+    ib.qualifyContractsAsync.side_effect = qualify_async
+    result = asyncio.run(chain_fallback.qualify(ib, BulkPacer(lambda: 45), [bad, good], 5.0))
+    assert result == [good]
