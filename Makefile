@@ -18,7 +18,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,ib_async]"
+	$(PY) -m pip install --quiet -e ".[dev,ib_async,bench]"
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -14,7 +14,8 @@ per contract ever quoted, snapshots included). The policy:
   orders) age the same way;
 * **idle tickers** — ib_insync tickers no market-data line serves any more (no ``reqId``) —
   are released once they have been idle for ``ticker_retention`` seconds;
-* **leg conIds** of expired options are forgotten (they never trade again).
+* **leg conIds** of expired options are forgotten (they never trade again); diagnostic lists
+  (the reconnect supervisor's backoff delays) keep their last ``DIAGNOSTIC_KEEP`` entries.
 
 Everything is pure functions over the tables, plus :class:`RetentionHook`, which the adapter
 calls after every (re)connect and which sweeps every ``retention_sweep`` seconds on the loop
@@ -45,6 +46,8 @@ IB_DONE = frozenset({"Filled", "Cancelled", "ApiCancelled"})
 DEFAULT_ORDER_DAYS = 1
 DEFAULT_TICKER_SECONDS = 3600.0
 DEFAULT_SWEEP_SECONDS = 600.0
+#: Diagnostic lists (e.g. the reconnect supervisor's backoff delays) keep their last entries.
+DIAGNOSTIC_KEEP = 100
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,9 @@ class RetentionHook:
             for key in expired_legs(con_ids, today):
                 del con_ids[key]
                 released.legs += 1
+        delays = getattr(getattr(api, "connection", None), "delays", None)
+        if isinstance(delays, list) and len(delays) > DIAGNOSTIC_KEEP:
+            del delays[:-DIAGNOSTIC_KEEP]
         if released.total():
             log_info(f"Retention released {released.orders} finished orders, "
                      f"{released.ib_trades} ib_insync trades, {released.ib_fills} fills, "

@@ -161,6 +161,13 @@ def test_hook_releases_idle_tickers_and_expired_legs() -> None:
     assert list(api.order_service.con_ids) == [("AAPL", "20261211", 230.0, "C")]
 
 
+def test_hook_caps_the_backoff_delays_list() -> None:
+    api = _api(FixedClock.new_york(MON), {})
+    api.connection = SimpleNamespace(delays=[float(i) for i in range(250)])
+    RetentionHook(api, RetentionPolicy()).sweep()
+    assert api.connection.delays == [float(i) for i in range(150, 250)]
+
+
 def test_hook_sweeps_on_connect_and_then_periodically() -> None:
     clock = FixedClock.new_york(MON)
     api = _api(clock, {"1": "Filled"})
