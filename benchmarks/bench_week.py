@@ -226,15 +226,17 @@ def _count_outcomes(api: Any, day: Day, first_id: int) -> None:
 def run(sessions: int = 5, orders: int = 2000, chains: int = 500, ticks: int = 1_000_000,
         streams: int = 20, step: float = 0.02, retention_days: int = 1
         ) -> tuple[list[Section], list[Target]]:
+    import logging
+
     from src.app.config import Config
     from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
     from src.brokers.retention import table_sizes
 
-    import logging
-
-    # ib_insync logs an ERROR per stream the adapter re-requests after a reconnect
+    # ib_insync logs an ERROR per refused reconnect attempt and per stream the adapter
+    # re-requests after a reconnect
     # ("cancelMktData: No reqId found"): noise here, reported in docs/performance.md
-    logging.getLogger("ib_insync.ib").setLevel(logging.CRITICAL)
+    for name in ("ib_insync.ib", "ib_insync.client"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     universe = wide_universe(streams)
     symbols = [s for s in stock_symbols(universe)][:streams]
     per_orders, per_chains = -(-orders // sessions), -(-chains // sessions)
@@ -287,7 +289,7 @@ def run(sessions: int = 5, orders: int = 2000, chains: int = 500, ticks: int = 1
                     for t in threads:
                         t.join()
                     work.close_day()
-                    _wait(lambda: counter.count - ticks0 >= per_ticks, TICK_WAIT_TIMEOUT,
+                    _wait(lambda t0=ticks0: counter.count - t0 >= per_ticks, TICK_WAIT_TIMEOUT,
                           f"fewer than {per_ticks} ticks")
                     day.ticks = counter.count - ticks0
                     day.seconds = time.perf_counter() - t_day

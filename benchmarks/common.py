@@ -42,6 +42,14 @@ def gateway(latency_ms: float, seed: int = 1) -> Iterator[SimulatedGateway]:
         yield gw
 
 
+@contextmanager
+def gateway_with(latency_ms: float, seed: int = 1, **kwargs: Any) -> Iterator[SimulatedGateway]:
+    """A fresh simulated gateway (pacing enforced) with extra options (universe, step …)."""
+    with SimulatedGateway(port=0, seed=seed, latency_ms=latency_ms, pacing=True,
+                          **kwargs) as gw:
+        yield gw
+
+
 def quiet_logging() -> None:
     """Benchmarks measure the code, not the log handlers: WARNING and above only."""
     logging.basicConfig(level=logging.WARNING)

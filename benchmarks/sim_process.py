@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 class GatewayProcess:
     """One simulated gateway process at a time, restarted on the same port."""
 
+    host = "127.0.0.1"
+
     def __init__(self, *, step_seconds: float | None, universe: Path | None,
                  latency_ms: float = 0.0) -> None:
         self.step_seconds = step_seconds
