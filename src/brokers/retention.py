@@ -117,7 +117,7 @@ def expired_legs(con_ids: Mapping[tuple[str, str, float, str], int],
 
 
 def fill_keys_of(fills: Mapping[str, Any], perm_ids: set[int],
-                 order_keys: set[tuple[int, int]]) -> list[str]:
+                 order_keys: set[tuple[Any, Any]]) -> list[str]:
     """execIds of ``fills`` that belong to the given orders (by permId, or clientId/orderId)."""
     out = []
     for exec_id, fill in fills.items():
@@ -247,7 +247,7 @@ class RetentionHook:
         gone = [k for k in expired(self.trade_stamps, today, self.policy.order_days)
                 if id(table[k]) not in held]
         perm_ids: set[int] = set()
-        order_keys: set[tuple[int, int]] = set()
+        order_keys: set[tuple[Any, Any]] = set()
         perm_table = getattr(wrapper, "permId2Trade", {})
         for key in gone:
             trade = table.pop(key)
@@ -275,7 +275,7 @@ class RetentionHook:
             return 0
         gone = idle_tickers(tickers, live.values(), self.ticker_idle, now,
                             self.policy.ticker_seconds)
-        pending = getattr(wrapper, "pendingTickers", set())
+        pending: set[Any] = getattr(wrapper, "pendingTickers", set())
         for key in gone:
             ticker = tickers.pop(key)
             self.ticker_idle.pop(key, None)
