@@ -364,7 +364,8 @@ def _report(days: list[Day], orders: int, chains: int, ticks: int, streams: int,
                "growing: a table whose size after the last day exceeds its size after days "
                "2-3 by more than 10 % + 10 entries"],
         data={"days": [d.as_dict() for d in days], "rss_growth_mb": growth,
-              "growing": growing, "expirations": sorted(expirations)},
+              "growing": growing, "expirations": sorted(expirations),
+              "retention_days": retention_days},
     )
     n = max(1, len(days))
     targets = [

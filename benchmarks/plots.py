@@ -45,7 +45,8 @@ def week_plot(data: dict[str, Any], path: Path) -> Path | None:
         if any(sizes):
             ax2.plot(labels, [s or 0 for s in sizes], marker="o", label=name)
     ax2.set_ylabel("entries after the day")
-    ax2.set_title("table sizes (retention: finished orders kept 1 day)")
+    ax2.set_title("table sizes (finished orders kept "
+                  f"{data.get('retention_days', '?')} day(s))")
     ax2.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,16 +63,17 @@ def latency_plot(data: dict[str, Any], path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(lats), figsize=(5.5 * len(lats), 4), squeeze=False)
     for ax, lat in zip(axes[0], lats, strict=True):
         d = data[lat]
-        idle, loaded = d["idle"]["all_ms"], d["loaded"]["all_ms"]
-        top = max(idle + loaded + [1.0])
-        bins = [top * i / 40 for i in range(41)]
-        ax.hist(idle, bins=bins, alpha=0.6, label=f"idle (p99 {d['idle']['median_p99_ms']:.1f})")
-        ax.hist(loaded, bins=bins, alpha=0.6,
-                label=f"480 chain + 50 streams (p99 {d['loaded']['median_p99_ms']:.1f})")
+        for key, label in (("idle", "idle"), ("loaded", "480 chain + 50 streams")):
+            values = sorted(d[key]["all_ms"])
+            if values:
+                share = [(i + 1) / len(values) for i in range(len(values))]
+                ax.step(values, share, where="post",
+                        label=f"{label} (p99 {d[key]['median_p99_ms']:.1f} ms)")
         ax.axvline(d["idle"]["median_p99_ms"] + d["slot_ms"], color="#c44e52",
                    linestyle="--", label="idle p99 + 1 pacing slot (goal)")
         ax.set_xlabel("place_order -> acknowledged (ms)")
-        ax.set_ylabel("orders")
+        ax.set_ylabel("share of orders acknowledged within x")
+        ax.axhline(0.99, color="grey", linewidth=0.5)
         ax.set_title(f"order latency at {lat} ms one-way")
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -94,3 +96,24 @@ def draw(sections: Sequence[Section], out_dir: Path) -> list[str]:
         drawn.append(str(p) if p is not None else f"{s.name}: matplotlib missing, no plot "
                      "(pip install -e '.[bench]')")
     return drawn
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks.plots [results.json] [out_dir]``: redraw from a saved run."""
+    import json
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    here = Path(__file__).resolve().parent
+    results = Path(args[0]) if args else here / "results" / "latest.json"
+    out_dir = Path(args[1]) if len(args) > 1 else here.parent / "docs" / "img"
+    document = json.loads(results.read_text(encoding="utf-8"))
+    sections = [Section(s["name"], s["headers"], s["rows"], s.get("notes", []), s["data"])
+                for s in document["sections"]]
+    for line in draw(sections, out_dir):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
