@@ -93,10 +93,10 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], tuple[list[Section]
         "quote": lambda: bench_quote.run(lat, calls=20 if q else 50,
                                          seeds_calls=10 if q else 50),
         "events": lambda: bench_events.run(orders=200 if q else 1000,
-                                           repetitions=3 if q else 5, fills=6),
+                                           repetitions=3 if q else 4, fills=6),
         "connect": lambda: bench_connect.run(lat, samples=30 if q else 100),
         "latency": lambda: bench_order_latency.run(lat, rounds=1 if q else 3,
-                                                   orders=8 if q else 30),
+                                                   orders=8 if q else 25),
         "week": lambda: (bench_week.run(orders=100, chains=25, ticks=50_000) if q
                          else bench_week.run()),
     }
