@@ -27,6 +27,7 @@ adapter has one, else the system clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -294,10 +295,8 @@ def table_sizes(api: Any) -> dict[str, int]:
 
     def put(name: str, value: Any) -> None:
         if value is not None:
-            try:
+            with contextlib.suppress(TypeError):
                 out[name] = len(value)
-            except TypeError:
-                pass
 
     put("adapter.orders", getattr(api, "orders", None))
     put("adapter.positions", getattr(api, "positions", None))

@@ -193,3 +193,17 @@ def test_table_sizes_covers_adapter_and_ib_tables() -> None:
     assert sizes["adapter.orders"] == 2
     assert sizes["orders_service.trades"] == 2
     assert sizes["ib.trades"] == 2 and sizes["ib.fills"] == 2 and sizes["ib.tickers"] == 0
+
+
+def test_adapter_takes_its_policy_from_the_config() -> None:
+    from src.app.config import Config
+    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+
+    api = IBKRIBInsyncApi(Config().replace(IBKR_ORDER_RETENTION_DAYS=3,
+                                           IBKR_TICKER_RETENTION=120.0,
+                                           IBKR_RETENTION_SWEEP=30.0))
+    try:
+        assert api.retention.policy == RetentionPolicy(3, 120.0, 30.0)
+        assert api.retention.api is api
+    finally:
+        api.close()
