@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import select
 import signal
 import subprocess
 import sys
@@ -92,7 +93,8 @@ class GatewayProcess:
         root = Path(__file__).resolve().parent.parent
         self.proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()  # blocks until PORT (or the child dies)
+        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
+        line = self.proc.stdout.readline().strip() if ready else "(nothing: timed out)"
         if not line.startswith("PORT "):
             self.stop()
             raise RuntimeError(f"simulated gateway did not start (said {line!r})")
