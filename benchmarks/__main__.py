@@ -138,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(s.text(), flush=True)
         print(f"({name}: {time.perf_counter() - t0:.1f} s)", flush=True)
     meta["duration_s"] = round(time.perf_counter() - t_all, 1)
-    drawn = plots.draw(sections, args.plots)
+    root = Path(__file__).resolve().parent.parent
+    drawn = [d.replace(str(root) + "/", "") for d in plots.draw(sections, args.plots)]
     if drawn:
         meta["plots"] = ", ".join(drawn)
         print("plots: " + meta["plots"])
