@@ -53,6 +53,12 @@ def test_week_flags_a_table_that_keeps_growing() -> None:
     assert bench_week.growing_tables(bounded) == []
     leaking = _days([400, 800, 1200, 1600, 2000], [58, 67, 70, 71, 71])
     assert bench_week.growing_tables(leaking) == ["adapter.orders 1200->2000"]
+    capped = _days([400, 800, 800, 800, 800], [58, 67, 70, 71, 71])
+    for k, n in enumerate((0, 6, 11, 17, 60)):
+        capped[k].tables["connection.delays"] = n
+    assert bench_week.growing_tables(capped) == []  # below its cap of 100: bounded
+    capped[-1].tables["connection.delays"] = 101
+    assert bench_week.growing_tables(capped) == ["connection.delays 11->101"]
 
 
 def test_week_report_verdicts() -> None:
