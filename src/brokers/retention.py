@@ -6,6 +6,9 @@ order service's per-order tables), ib_insync's ``Trade``/``Fill`` tables (within
 ib_insync resets them only when the socket closes) and ib_insync's ``tickers`` (one ``Ticker``
 per contract ever quoted, snapshots included). The policy:
 
+* **finished orders** of an earlier day keep their record (``get_order_status`` answers from
+  it) but no longer hold ib_insync's ``Trade`` object (a ``Trade`` with its ``Order``, fills and
+  log is ~20 KB; ib_insync itself dropped it at the reconnect);
 * **finished orders** (Filled, Cancelled, ApiCancelled, Inactive) are released
   ``order_retention_days`` calendar days (New York) after the day a sweep first saw them
   finished — from the adapter's tables and from ib_insync's (``trades``, ``permId2Trade``,
@@ -138,13 +141,15 @@ class Released:
     """What one sweep released (counts), for the log and the benchmark."""
 
     orders: int = 0
+    unlinked: int = 0
     ib_trades: int = 0
     ib_fills: int = 0
     tickers: int = 0
     legs: int = 0
 
     def total(self) -> int:
-        return self.orders + self.ib_trades + self.ib_fills + self.tickers + self.legs
+        return (self.orders + self.unlinked + self.ib_trades + self.ib_fills + self.tickers
+                + self.legs)
 
 
 @dataclass
@@ -192,7 +197,7 @@ class RetentionHook:
         clock = self.clock()
         today = trading_date(clock)
         released = Released()
-        released.orders = self._release_orders(today)
+        released.orders, released.unlinked = self._release_orders(today)
         released.ib_trades, released.ib_fills = self._release_ib_trades(today)
         released.tickers = self._release_tickers(clock.now())
         service = getattr(api, "order_service", None)
@@ -205,25 +210,30 @@ class RetentionHook:
         if isinstance(delays, list) and len(delays) > DIAGNOSTIC_KEEP:
             del delays[:-DIAGNOSTIC_KEEP]
         if released.total():
-            log_info(f"Retention released {released.orders} finished orders, "
+            log_info(f"Retention released {released.orders} finished orders "
+                     f"({released.unlinked} more kept without their ib_insync Trade), "
                      f"{released.ib_trades} ib_insync trades, {released.ib_fills} fills, "
                      f"{released.tickers} idle tickers, {released.legs} expired legs")
         return released
 
-    def _release_orders(self, today: date) -> int:
+    def _release_orders(self, today: date) -> tuple[int, int]:
+        """Release the expired finished orders; unlink the Trade of those finished on an
+        earlier day. Returns (released, unlinked)."""
         api = self.api
         with api.lock:
             statuses = {k: str(r.get("status", "")) for k, r in api.orders.items()}
         stamp_finished(statuses, self.order_stamps, today)
         gone = expired(self.order_stamps, today, self.policy.order_days)
-        if not gone:
-            return 0
         service = getattr(api, "order_service", None)
         trades = getattr(service, "trades", {})
         by_trade = getattr(service, "_by_trade", {})
         refs = getattr(service, "refs", {})
         errors = getattr(service, "errors", {})
+        earlier = [k for k, day in self.order_stamps.items() if day < today and k in trades]
         with api.lock:
+            for order_id in earlier:
+                trade = trades.pop(order_id)
+                by_trade.pop(id(trade), None)
             for order_id in gone:
                 record = api.orders.pop(order_id, None)
                 trade = trades.pop(order_id, None)
@@ -234,7 +244,8 @@ class RetentionHook:
                 if isinstance(ref, str) and refs.get(ref) == order_id:
                     del refs[ref]
                 del self.order_stamps[order_id]
-        return len(gone)
+        unlinked = len([k for k in earlier if k not in gone])
+        return len(gone), unlinked
 
     def _release_ib_trades(self, today: date) -> tuple[int, int]:
         wrapper = getattr(getattr(self.api, "ib", None), "wrapper", None)

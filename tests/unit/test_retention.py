@@ -113,13 +113,17 @@ def test_hook_releases_finished_and_old_keeps_open_and_today() -> None:
     clock.advance(timedelta(days=1))
     api.orders["4"] = {"id": "4", "status": "Filled", "order_ref": "ref-4"}  # finished today
     api.order_service.refs["ref-4"] = "4"
-    assert hook.sweep().orders == 0  # yesterday's are within the 1-day retention
+    day1 = hook.sweep()
+    assert day1.orders == 0  # yesterday's are within the 1-day retention ...
+    assert day1.unlinked == 2  # ... kept as records, without ib_insync's Trade objects
+    assert sorted(api.orders) == ["1", "2", "3", "4"]
+    assert sorted(api.order_service.trades) == ["2"]  # the open one keeps its live Trade
     clock.advance(timedelta(days=1))
     released = hook.sweep()
     assert released.orders == 2 and released.ib_trades == 2 and released.ib_fills == 2
     assert sorted(api.orders) == ["2", "4"]  # the open one and the one finished yesterday
     svc, w = api.order_service, api.ib.wrapper
-    assert sorted(svc.trades) == ["2"] and len(svc._by_trade) == 1
+    assert sorted(svc.trades) == ["2"] and len(svc._by_trade) == 1  # 4's stays unlinked
     assert sorted(svc.refs) == ["ref-2", "ref-4"] and sorted(svc.errors) == ["2"]
     assert sorted(w.trades) == [(7, 2)] and sorted(w.permId2Trade) == [1002]
     assert sorted(w.fills) == ["e2"]
