@@ -21,9 +21,9 @@ After each day (before the restart): ``gc.collect()``, the process's RSS (VmRSS)
 of every table that could grow, the adapter's and ib_insync's (``retention.table_sizes``).
 Retention (``src/brokers/retention.py``) runs as configured, with ``retention_sweep`` 1 s so
 that it sweeps within the compressed day. The adapter reads the trading day from the
-injected clock (``api.clock``, a ``FixedClock`` moved one day per session); where the adapter
-does not take a clock yet, the benchmark substitutes ``market_data.date`` so its per-day
-caches roll with the simulated day (said in the notes).
+injected clock (``clock=``, a ``FixedClock`` moved one day per session); an adapter without
+``clock=`` (before the clock landed) gets ``api.clock`` and a substituted ``market_data.date``
+instead (said in the notes).
 """
 
 from __future__ import annotations
@@ -110,16 +110,20 @@ class TickCounter:
         return counted
 
 
+def takes_clock() -> bool:
+    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+
+    return "clock" in inspect.signature(IBKRIBInsyncApi.__init__).parameters
+
+
 @contextmanager
 def adapter_days(api: Any, clock: FixedClock) -> Iterator[str]:
     """Make the adapter see ``clock``'s trading day; yields how (for the notes)."""
+    if takes_clock():
+        yield "the adapter's injected clock (clock=FixedClock, moved a day per session)"
+        return
     api.clock = clock  # retention reads api.clock
     from src.brokers import market_data
-
-    uses_clock = "clock" in inspect.signature(type(api).__init__).parameters
-    if uses_clock:
-        yield "the adapter's injected clock"
-        return
 
     class ClockDate(date):
         @classmethod
@@ -257,7 +261,8 @@ def run(sessions: int = 5, orders: int = 2000, chains: int = 500, ticks: int = 1
             IBKR_AUTO_RECONNECT=True, IBKR_RECONNECT_BASE=0.05, IBKR_RECONNECT_CAP=0.5,
             IBKR_REQUEST_TIMEOUT=5.0, IBKR_MAX_STREAMS=max(streams, 1),
             IBKR_ORDER_RETENTION_DAYS=retention_days, IBKR_RETENTION_SWEEP=1.0)
-        api = IBKRIBInsyncApi(config)
+        api = (IBKRIBInsyncApi(config, clock=clock) if takes_clock()  # type: ignore[call-arg]
+               else IBKRIBInsyncApi(config))
         try:
             with adapter_days(api, clock) as how_days:
                 if not api.connect():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,7 +48,7 @@ def test_idle_tickers_age_from_first_idle_sweep() -> None:
     live_t, idle_t = Ticker(), Ticker()
     tickers = {1: live_t, 2: idle_t}
     since: dict[int, datetime] = {}
-    t0 = datetime(2026, 12, 7, 15, tzinfo=timezone.utc)
+    t0 = datetime(2026, 12, 7, 15, tzinfo=UTC)
     assert idle_tickers(tickers, [live_t], since, t0, 60) == []
     assert since == {2: t0}
     assert idle_tickers(tickers, [live_t], since, t0 + timedelta(seconds=59), 60) == []
@@ -84,7 +84,7 @@ def _trade(order_id: int, perm: int, status: str) -> Trade:
 
 def _fill(order_id: int, perm: int) -> Fill:
     ex = Execution(execId=f"e{order_id}", orderId=order_id, clientId=7, permId=perm)
-    return Fill(Contract(), ex, None, datetime(2026, 12, 7, tzinfo=timezone.utc))  # type: ignore[arg-type]
+    return Fill(Contract(), ex, None, datetime(2026, 12, 7, tzinfo=UTC))  # type: ignore[arg-type]
 
 
 def _api(clock: FixedClock, statuses: dict[str, str]) -> Any:
