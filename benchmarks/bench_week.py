@@ -1,11 +1,12 @@
 """A trading week in minutes: memory and table sizes over five sessions with daily restarts.
 
-One adapter (``IBKRIBInsyncApi``, auto-reconnect on) lives through five trading days, Monday to
-Friday. Each day is a **new simulated gateway process** (``benchmarks/sim_process.py``: its
-own memory is not counted; the API order-id sequence carries over as a real gateway's does) on
-the same port, with that day's date — the option chain's weekly expirations roll (Friday's
-nearest expiration is the next week's). Between days the gateway process is terminated and
-the next one started: the adapter reconnects by itself. Per day:
+One adapter (``IBKRIBInsyncApi``, auto-reconnect on) lives through five trading days,
+Wednesday to Tuesday across a weekend. Each day is a **new simulated gateway process**
+(``benchmarks/sim_process.py``: its own memory is not counted; the API order-id sequence
+carries over as a real gateway's does) on the same port, with that day's date — the option
+chain's weekly expirations roll (on Monday the Friday expiration is gone). Between days the
+gateway process is terminated and the next one started: the adapter reconnects by itself.
+Per day:
 
 * ``streams`` stock quotes stream (``get_market_data``) and the AAPL chain's 48 option lines
   stream between chain calls: the gateway steps its market every ``step`` seconds, every line
@@ -49,7 +50,9 @@ from benchmarks.sim_process import GatewayProcess
 from src.brokers.retention import DIAGNOSTIC_KEEP
 from src.utils.clock import FixedClock, trading_date
 
-MONDAY = date(2026, 12, 7)
+#: Five sessions from a Wednesday: Wed Thu Fri, the weekend, Mon Tue. The Friday expiration
+#: still trades on Friday (until the close) and is gone on Monday: the chain rolls there.
+FIRST_DAY = date(2026, 12, 9)
 SYMBOL = "AAPL"
 TICK_MESSAGES = (1, 2, 21, 45, 46)  # tickPrice, tickSize, tickOptionComputation, generic, string
 RSS_GROWTH_MB = 20.0
@@ -214,6 +217,16 @@ class Workload:
                 api.cancel_order(order_id)
 
 
+def session_days(first: date, n: int) -> list[date]:
+    """``n`` weekdays from ``first`` (the simulated week has no holiday)."""
+    out, day = [], first
+    while len(out) < n:
+        if day.weekday() < 5:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
 def _wait(cond: Any, timeout: float, what: str) -> float:
     t0 = time.perf_counter()
     while not cond():
@@ -248,14 +261,15 @@ def run(sessions: int = 5, orders: int = 2000, chains: int = 500, ticks: int = 1
     symbols = [s for s in stock_symbols(universe)][:streams]
     per_orders, per_chains = -(-orders // sessions), -(-chains // sessions)
     per_ticks = -(-ticks // sessions)
-    clock = FixedClock.new_york(MONDAY)
+    calendar = session_days(FIRST_DAY, sessions)
+    clock = FixedClock.new_york(calendar[0])
     days: list[Day] = []
     client_id = next_client_id()
     with tempfile.TemporaryDirectory() as tmp:
         uni_path = Path(tmp) / "universe.yaml"
         uni_path.write_text(yaml.safe_dump(universe), encoding="utf-8")
         gw = GatewayProcess(step_seconds=step, universe=uni_path)
-        port = gw.start(MONDAY)
+        port = gw.start(calendar[0])
         config = Config().replace(
             IBKR_HOST="127.0.0.1", IBKR_PORT=port, IBKR_CLIENT_ID=client_id,
             IBKR_AUTO_RECONNECT=True, IBKR_RECONNECT_BASE=0.05, IBKR_RECONNECT_CAP=0.5,
@@ -268,13 +282,12 @@ def run(sessions: int = 5, orders: int = 2000, chains: int = 500, ticks: int = 1
                 if not api.connect():
                     raise RuntimeError("week bench: adapter failed to connect")
                 counter = TickCounter(api)
-                for k in range(sessions):
-                    today = MONDAY + timedelta(days=k)
+                for k, today in enumerate(calendar):
                     day = Day(today)
                     if k:
                         next_id = int(api._loop.call(lambda: api.ib.client._reqIdSeq))
                         gw.stop()
-                        clock.set(clock.now() + timedelta(days=1))
+                        clock.set(FixedClock.new_york(today).now())
                         t0 = time.perf_counter()
                         gw.start(today, {client_id: next_id})
                         _wait(lambda: api.connected and not api.connection.reconnecting,
