@@ -255,7 +255,7 @@ def run(sessions: int = 5, orders: int = 2000, chains: int = 500, ticks: int = 1
     # ib_insync logs an ERROR per refused reconnect attempt and per stream the adapter
     # re-requests after a reconnect
     # ("cancelMktData: No reqId found"): noise here, reported in docs/performance.md
-    for name in ("ib_insync.ib", "ib_insync.client"):
+    for name in ("ib_insync.ib", "ib_insync.client", "ib_async.ib", "ib_async.client"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     universe = wide_universe(streams)
     symbols = [s for s in stock_symbols(universe)][:streams]

@@ -7,14 +7,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from ib_insync import IB
-from ib_insync.decoder import Decoder
 
 from benchmarks import bench_events, bench_week, plots
 from benchmarks.__main__ import parse_args, plan
 from benchmarks.bench_order_latency import _stats
 from benchmarks.common import wide_universe
 from benchmarks.sim_process import parse_args as sim_args
+from src.brokers.compat import IB, Decoder
 
 
 def test_main_knows_the_new_benchmarks() -> None:

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ib_insync import Contract, Execution, Fill, Order, OrderStatus, Ticker, Trade
 
+from src.brokers.compat import Contract, Execution, Fill, Order, OrderStatus, Ticker, Trade
 from src.brokers.retention import (
     RetentionHook,
     RetentionPolicy,
