@@ -31,6 +31,7 @@ from src.brokers.errors import (
 from src.brokers.ib_client import IBKRClient
 from src.brokers.market_data import MarketDataService
 from src.brokers.orders_service import OrderService
+from src.brokers.retention import RetentionHook, RetentionPolicy, RetentionView
 from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, BrokerSettings
 from src.brokers.state import AdapterState
 from src.brokers.translate import snapshot
@@ -145,6 +146,9 @@ class IBKRIBInsyncApi:
         self.market_service = MarketDataService(
             client, s.max_streams, chain_stream_lines=s.chain_stream_lines,
             chain_stream_idle=s.chain_stream_idle)
+        self.retention = RetentionHook(  # after each connect + every sweep_seconds
+            RetentionView(client, self.state, self.order_service),
+            RetentionPolicy(s.order_retention_days, s.ticker_retention, s.retention_sweep))
         self._wire()
 
     def _wire(self) -> None:
@@ -162,6 +166,7 @@ class IBKRIBInsyncApi:
         client.on_session(account.rebuild)
         client.on_session(orders.reconcile)
         client.on_session(market.resubscribe_all)
+        client.on_session(self.retention.after_connect)
         client.on_lost(orders.connection_lost)
         client.on_data_lost(market.resubscribe_all)
         client.on_request_error(orders.on_error)
@@ -256,10 +261,6 @@ class IBKRIBInsyncApi:
                   contract: Any = None) -> None:
         self.client.dispatch(self.client.events.error, reqId, errorCode, errorString)
 
-    async def abortable(self, awaitable: Awaitable[T]) -> T:
-        """Await a request that ``disconnect()`` / a connection loss ends at once (loop thread)."""
-        return await self.client.abortable(awaitable)
-
     # --- the caller's lock -------------------------------------------------------------------
 
     def _holds_lock(self) -> bool:
@@ -297,6 +298,11 @@ class IBKRIBInsyncApi:
 
     def close(self) -> None:
         """Disconnect, stop the loop thread and the metrics server. Idempotent."""
+        try:
+            if not self.client.loop.closed:
+                self.client.call(self.retention.stop, timeout=self.request_timeout)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
         self.client.close()
 
     def __enter__(self) -> IBKRIBInsyncApi:
@@ -444,7 +450,7 @@ class IBKRIBInsyncApi:
         validation.symbol(symbol)
         try:
             self._gateway_call_allowed()
-            return self._loop.run(lambda: self.abortable(self.market_service.quote(symbol)),
+            return self._loop.run(lambda: self.client.abortable(self.market_service.quote(symbol)),
                                   timeout=2 * self.request_timeout + 5)
         except Exception as exc:  # noqa: BLE001 - the contract: error dict
             return self._failed(exc, f"getting market data for {symbol}",
@@ -461,7 +467,7 @@ class IBKRIBInsyncApi:
             messages = self.chain_expirations * (1 + 4 * self.chain_strikes)
             pacing = messages / self.market_service.pacer.rate
             return self._loop.run(
-                lambda: self.abortable(self.market_service.option_chain(symbol)),
+                lambda: self.client.abortable(self.market_service.option_chain(symbol)),
                 timeout=8 * self.request_timeout + 5 + pacing)
         except Exception as exc:  # noqa: BLE001 - the contract: empty list
             return self._failed(exc, f"getting option chain for {symbol}", [])

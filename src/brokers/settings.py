@@ -49,6 +49,9 @@ CONFIG_KEYS: Final[dict[str, str]] = {
     "CHAIN_STREAM_IDLE": "ibkr.chain_stream_idle",
     "MAX_CONTRACTS_PER_ORDER": "risk.max_contracts_per_order",
     "IBKR_CLIENT_LIBRARY": "ibkr.client_library",
+    "IBKR_ORDER_RETENTION_DAYS": "ibkr.order_retention_days",
+    "IBKR_TICKER_RETENTION": "ibkr.ticker_retention",
+    "IBKR_RETENTION_SWEEP": "ibkr.retention_sweep",
 }
 
 LIVE_PORTS: Final = frozenset({7496, 4001})
@@ -103,6 +106,9 @@ class BrokerSettings:
     trading_mode: str = "paper"
     allow_live: bool = False
     client_library: str = "auto"
+    order_retention_days: int = 1
+    ticker_retention: float = 3600.0
+    retention_sweep: float = 600.0
 
     def __post_init__(self) -> None:
         self._validate()
@@ -134,7 +140,8 @@ class BrokerSettings:
             ("reconnect_max_attempts", 0, 10**9), ("max_rate", 1, 1000),
             ("chain_expirations", 1, 52), ("chain_strikes", 1, 100), ("max_streams", 1, 1000),
             ("chain_stream_lines", 0, 1000), ("chain_stream_idle", 0.01, 86_400 * 7),
-            ("max_contracts", 1, 10**6))
+            ("max_contracts", 1, 10**6), ("order_retention_days", 0, 3650),
+            ("ticker_retention", 0, 7 * 86_400), ("retention_sweep", 0.1, 86_400))
         for name, low, high in ranges:
             value = getattr(self, name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -175,6 +182,8 @@ CONFIG_ATTRS: Final[dict[str, str]] = {
     "chain_stream_lines": "CHAIN_STREAM_LINES", "chain_stream_idle": "CHAIN_STREAM_IDLE",
     "max_contracts": "MAX_CONTRACTS_PER_ORDER", "trading_mode": "TRADING_MODE",
     "allow_live": "ALLOW_LIVE", "client_library": "IBKR_CLIENT_LIBRARY",
+    "order_retention_days": "IBKR_ORDER_RETENTION_DAYS",
+    "ticker_retention": "IBKR_TICKER_RETENTION", "retention_sweep": "IBKR_RETENTION_SWEEP",
 }
 
 
