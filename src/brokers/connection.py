@@ -38,6 +38,14 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return rng.uniform(0.0, ceiling)
 
 
+def _settle(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` if it still runs and retrieve its outcome, so a connect attempt abandoned
+    mid-handshake never ends as "Task exception was never retrieved"."""
+    if not task.done():
+        task.cancel()
+    task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+
+
 class ConnectionManager:
     """Connects the adapter's ``IB`` and keeps it connected (see module doc)."""
 
@@ -116,6 +124,7 @@ class ConnectionManager:
             raise
         finally:
             self._connecting = False
+            _settle(task)  # cancelled mid-wait (user disconnect): end the attempt, retrieve it
             if not self._abort.done():
                 self._abort.cancel()
             elif not self._abort.cancelled():

@@ -290,3 +290,35 @@ def test_connected_only_after_the_post_connect_work(state: stubs.StubState) -> N
         assert api.place_order("AAPL", "LONG", 1, stubs.aapl_bull_call(), "LIMIT", 1.0)
     finally:
         api.close()
+
+
+def test_a_reconnect_attempt_cut_short_by_disconnect_leaves_no_unretrieved_error(
+        adapter: tuple[IBKRIBInsyncApi, MagicMock]) -> None:
+    """disconnect() during a reconnect's handshake ends the attempt; when the abandoned
+    handshake later fails, its error is retrieved (no "Task exception was never retrieved")."""
+    import gc
+    import threading
+
+    api, ib = adapter
+    started = threading.Event()
+    handshake: dict[str, asyncio.Future[None]] = {}
+    unhandled: list[dict[str, Any]] = []
+
+    async def hanging(*args: Any, **kwargs: Any) -> None:
+        handshake["future"] = asyncio.get_running_loop().create_future()
+        started.set()
+        await asyncio.shield(handshake["future"])  # survives the cancel, as a socket wait does
+
+    def watch() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: unhandled.append(ctx))
+
+    api._loop.call(watch)
+    ib.connectAsync.side_effect = hanging
+    api._loop.call(ib.disconnect)  # the socket drops: the supervisor starts a new handshake
+    assert started.wait(10)
+    api.disconnect()  # the user stops it mid-handshake
+    api._loop.call(lambda: handshake["future"].set_exception(ConnectionRefusedError("late")))
+    api._loop.run(lambda: asyncio.sleep(0), timeout=5)  # the loop runs the failed handshake
+    gc.collect()
+    api._loop.run(lambda: asyncio.sleep(0), timeout=5)
+    assert [c.get("message") for c in unhandled] == []
