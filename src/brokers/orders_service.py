@@ -25,6 +25,7 @@ from src.brokers.errors import (
     is_warning,
 )
 from src.brokers.ib_loop import ib_request
+from src.brokers.order_fills import FillBook
 from src.brokers.order_match import fill_matches, match_trade
 from src.models.option import OptionSpread
 from src.utils.clock import wall_now
@@ -58,6 +59,7 @@ class OrderService:
         self._ack: dict[str, asyncio.Future[None]] = {}
         self._cancel: dict[str, list[asyncio.Future[bool]]] = {}  # concurrent cancels share one
         self._placing: dict[str, asyncio.Future[str]] = {}  # orderRef -> first call's outcome
+        self.fills = FillBook()  # executions and commissions merged into the records
 
     # --- lookup ---------------------------------------------------------------------------------
 
@@ -90,6 +92,21 @@ class OrderService:
             self._by_trade.pop(id(old), None)
         self.trades[order_id] = trade
         self._by_trade[id(trade)] = order_id
+
+    def unlink(self, order_id: str) -> None:
+        """Drop an order's live Trade, its record stays (retention, once finished)."""
+        trade = self.trades.pop(order_id, None)
+        if trade is not None:
+            self._by_trade.pop(id(trade), None)
+        self.fills.unlink(order_id)
+
+    def forget(self, order_id: str, order_ref: object = None) -> None:
+        """Drop everything this service keeps for an order whose record was released."""
+        self.unlink(order_id)
+        self.errors.pop(order_id, None)
+        self.fills.forget(order_id)
+        if isinstance(order_ref, str) and self.refs.get(order_ref) == order_id:
+            del self.refs[order_ref]
 
     # --- place --------------------------------------------------------------------------------
 
@@ -237,44 +254,32 @@ class OrderService:
     # --- status / events ----------------------------------------------------------------------
 
     def refresh(self, order_id: str, fills: list[Any] | None = None) -> None:
-        """Copy the live Trade's status and ``fills`` (default: all of the Trade's) into the
-        record; fills already recorded are skipped (by execId)."""
+        """Copy the live Trade's status and ``fills`` (default: the Trade's fills not merged yet)
+        into the record; fills already recorded are skipped (by execId)."""
         trade = self.trades.get(order_id)
         if trade is None:
             return
-        now = wall_now(self.client.clock)
         with self.state.lock:
             record = self.state.orders.get(order_id)
             if record is None:
                 return
-            translate.apply_order_status(record, trade.orderStatus, now)
-            if record["status"] == "Filled":
-                total = translate.finite(getattr(trade.order, "totalQuantity", None))
-                if total:
-                    record["filled"] = max(record["filled"] or 0.0, total)
-                record["remaining"] = 0.0
-            self._merge_fills(record, _fills_of(trade) if fills is None else fills)
+            self._apply_status(record, trade)
+            if fills is None:
+                fills = self.fills.unmerged(order_id, trade)
+            if fills:
+                self.fills.merge(record, fills, order_id)
 
-    def _merge_fills(self, record: dict[str, Any], fills: list[Any]) -> None:
-        known = {e["execution_id"] for e in record["executions"]}
-        known_comm = {c["execution_id"] for c in record["commissions"]}
-        for fill in fills:
-            exec_id = getattr(fill.execution, "execId", "")
-            if exec_id and exec_id not in known:
-                row = translate.execution_row(fill)
-                record["executions"].append(row)
-                known.add(exec_id)
-            report = getattr(fill, "commissionReport", None)
-            report_id = getattr(report, "execId", "") if report is not None else ""
-            if isinstance(report_id, str) and report_id and report_id not in known_comm:
-                record["commissions"].append(translate.commission_row(report))
-                known_comm.add(report_id)
-        if record.get("filled_price") is None and record["executions"]:
-            bag = [e for e in record["executions"] if e.get("sec_type") == "BAG"]
-            qty = sum(e["shares"] for e in bag)
-            if qty:
-                avg = sum(e["shares"] * e["price"] for e in bag) / qty
-                record["filled_price"] = translate.price_sign(record.get("direction")) * avg
+    def _apply_status(self, record: dict[str, Any], trade: Any) -> None:
+        """The Trade's OrderStatus into ``record`` (lock held); the clock is read only when
+        the order turns Filled (not on every event)."""
+        translate.apply_order_status(record, trade.orderStatus, None)
+        if record["status"] == "Filled":
+            if record.get("fill_time") is None:
+                record["fill_time"] = wall_now(self.client.clock)
+            total = translate.finite(getattr(trade.order, "totalQuantity", None))
+            if total:
+                record["filled"] = max(record["filled"] or 0.0, total)
+            record["remaining"] = 0.0
 
     def status(self, order_id: str) -> dict[str, Any]:
         self.refresh(order_id)
@@ -306,7 +311,14 @@ class OrderService:
         order_id = self.link(trade)
         if order_id is None:
             return
-        self.refresh(order_id, [fill])
+        with self.state.lock:
+            record = self.state.orders.get(order_id)
+            if record is not None:
+                # ``fill`` is in trade.fills already: merging from there spares the status event
+                new = self.fills.unmerged(order_id, trade)
+                if not any(f is fill for f in new):
+                    new.append(fill)
+                self.fills.merge(record, new, order_id)
         ex = fill.execution
         log_info(f"Order {order_id} fill: {ex.shares} @ {ex.price} (exec {ex.execId})")
 
@@ -318,8 +330,7 @@ class OrderService:
             record = self.state.orders.get(order_id)
             if record is None:
                 return
-            if report.execId not in {c["execution_id"] for c in record["commissions"]}:
-                record["commissions"].append(translate.commission_row(report))
+            self.fills.commission(order_id, record, report)
 
     def on_error(self, req_id: int, code: int, message: str) -> bool:
         """Gateway error for one of our order ids: record it, end waits. True if handled."""
@@ -440,7 +451,7 @@ class OrderService:
             with self.state.lock:
                 live = self.state.orders.get(order_id)
                 if live is not None and mine:
-                    self._merge_fills(live, mine)
+                    self.fills.merge(live, mine, order_id)
             self.refresh(order_id)
         if linked:
             log_info(f"Reconciled {linked} tracked orders after connect")
@@ -487,8 +498,3 @@ def _as_list(value: Any) -> list[Any]:
         return list(value)
     except TypeError:
         return []
-
-
-def _fills_of(trade: Any) -> list[Any]:
-    fills = getattr(trade, "fills", None)
-    return list(fills) if isinstance(fills, list) else []

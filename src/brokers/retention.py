@@ -242,25 +242,15 @@ class RetentionHook:
             statuses = {k: str(r.get("status", "")) for k, r in api.orders.items()}
         stamp_finished(statuses, self.order_stamps, today)
         gone = expired(self.order_stamps, today, self.policy.order_days)
-        service = getattr(api, "order_service", None)
-        trades = getattr(service, "trades", {})
-        by_trade = getattr(service, "_by_trade", {})
-        refs = getattr(service, "refs", {})
-        errors = getattr(service, "errors", {})
-        earlier = [k for k, day in self.order_stamps.items() if day < today and k in trades]
+        service = api.order_service
+        earlier = [k for k, day in self.order_stamps.items()
+                   if day < today and k in service.trades]
         with api.lock:
             for order_id in earlier:
-                trade = trades.pop(order_id)
-                by_trade.pop(id(trade), None)
+                service.unlink(order_id)
             for order_id in gone:
                 record = api.orders.pop(order_id, None)
-                trade = trades.pop(order_id, None)
-                if trade is not None:
-                    by_trade.pop(id(trade), None)
-                errors.pop(order_id, None)
-                ref = record.get("order_ref") if record else None
-                if isinstance(ref, str) and refs.get(ref) == order_id:
-                    del refs[ref]
+                service.forget(order_id, record.get("order_ref") if record else None)
                 del self.order_stamps[order_id]
         unlinked = len([k for k in earlier if k not in gone])
         return len(gone), unlinked
@@ -331,7 +321,7 @@ def table_sizes(api: Any) -> dict[str, int]:
     put("adapter.positions", getattr(api, "positions", None))
     service = getattr(api, "order_service", None)
     for name in ("trades", "_by_trade", "refs", "con_ids", "errors", "_ack", "_cancel",
-                 "_placing"):
+                 "_placing", "fills"):
         put(f"orders_service.{name}", getattr(service, name, None))
     market = getattr(api, "market_service", None)
     for name in ("streams", "stocks", "secdefs", "expiry_contracts"):

@@ -451,8 +451,9 @@ def adopted_record(trade: Any, order_id: str, now: datetime) -> dict[str, Any]:
     return record
 
 
-def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime) -> None:
-    """Copy an ``OrderStatus`` into ``record`` (status, filled, remaining, fill price/time)."""
+def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime | None) -> None:
+    """Copy an ``OrderStatus`` into ``record`` (status, filled, remaining, fill price/time;
+    with ``now`` None the fill time is left to the caller)."""
     status = getattr(status_obj, "status", None)
     if isinstance(status, str) and status:
         record["status"] = contract_status(status, record.get("status") or "PendingSubmit")
@@ -470,7 +471,7 @@ def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime) -
     perm = getattr(status_obj, "permId", None)
     if isinstance(perm, int) and not isinstance(perm, bool) and perm > 0:
         record["perm_id"] = perm
-    if record["status"] == "Filled" and record.get("fill_time") is None:
+    if now is not None and record["status"] == "Filled" and record.get("fill_time") is None:
         record["fill_time"] = now
 
 

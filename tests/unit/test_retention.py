@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from src.brokers.compat import Contract, Execution, Fill, Order, OrderStatus, Ticker, Trade
+from src.brokers.orders_service import OrderService
 from src.brokers.retention import (
     RetentionHook,
     RetentionPolicy,
@@ -94,10 +95,11 @@ def _api(clock: FixedClock, statuses: dict[str, str]) -> Any:
         permId2Trade={t.order.permId: t for t in trades.values()},
         fills={f"e{oid}": _fill(int(oid), 1000 + int(oid)) for oid in statuses},
         tickers={}, reqId2Ticker={}, pendingTickers=set())
-    service = SimpleNamespace(
-        trades=dict(trades), _by_trade={id(t): oid for oid, t in trades.items()},
-        refs={f"ref-{oid}": oid for oid in statuses}, errors={oid: [] for oid in statuses},
-        con_ids={})
+    service = OrderService(SimpleNamespace(), SimpleNamespace())  # type: ignore[arg-type]
+    for oid, t in trades.items():
+        service._track(oid, t)
+    service.refs.update({f"ref-{oid}": oid for oid in statuses})
+    service.errors.update({oid: [] for oid in statuses})
     orders = {oid: {"id": oid, "status": st, "order_ref": f"ref-{oid}"}
               for oid, st in statuses.items()}
     return SimpleNamespace(clock=clock, lock=threading.RLock(), orders=orders,
