@@ -9,9 +9,10 @@
 #  2. The feature quotes its symbols (request market data for "AAPL"): the four parsers now
 #     have the quotes ('... for "{symbol}"'); unquoted they passed '"AAPL"' (and 'an invalid
 #     symbol "INVALID"') as the symbol, which the adapter refuses as invalid input.
-#  3. (kept) The mocked chain's expiration is date.today() + 30 days, as in the seed: the
-#     adapter's chain is computed from the same date, so the scenario does not depend on
-#     which day it runs.
+#  3. The mocked chain's expiration is 30 days after the suite's pinned New York date
+#     (clock_support.today()), not date.today() + 30: the adapter asks the injected clock,
+#     which the suite pins, so the seed's wall-clock date would make the scenario pass or
+#     fail depending on the day it runs.
 #  4. qualify_side_effect takes *contracts: the adapter qualifies the chain's contracts in ONE
 #     batched qualifyContracts(*contracts) request (the seed's side effect took one contract:
 #     TypeError), and qualifies them in place, as ib_insync's qualifyContracts does (the seed
@@ -27,6 +28,7 @@ from pytest_bdd import scenarios, given, when, then, parsers
 from unittest.mock import MagicMock, patch, ANY
 from datetime import date, datetime, timedelta
 
+import clock_support  # CHANGE 3
 from src.app.config import Config
 from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
 from src.models.option import Option
@@ -87,7 +89,7 @@ def mock_ib():
         
         # Mock option chain
         mock_chain = MagicMock()
-        expiry_date = date.today() + timedelta(days=30)
+        expiry_date = clock_support.today() + timedelta(days=30)  # CHANGE 3
         mock_chain.expirations = [expiry_date.strftime("%Y%m%d")]
         mock_chain.strikes = [145.0, 150.0, 155.0]
         mock_chain.exchange = "SMART"
