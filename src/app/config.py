@@ -74,6 +74,11 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("risk", "max_open_orders", "MAX_OPEN_ORDERS", int, 5, minimum=1, maximum=10_000),
     _Key("trader", "symbols", "SYMBOLS", list, ["AAPL"]),
     _Key("trader", "loop_interval", "LOOP_INTERVAL", float, 0.1, minimum=0.001, maximum=60),
+    _Key("service", "broker", "SERVICE_BROKER", str, "auto",
+         choices=("auto", "adapter", "placeholder", "mock")),
+    _Key("service", "host", "SERVICE_HOST", str, "127.0.0.1"),
+    _Key("service", "port", "SERVICE_PORT", int, 8000, minimum=1, maximum=65535),
+    _Key("service", "trader", "SERVICE_TRADER", bool, True),
 )
 
 # Environment overrides, as container deployments expect: variable -> (section, key).
@@ -82,6 +87,9 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "IBKR_PORT": ("ibkr", "port"),
     "IBKR_CLIENT_ID": ("ibkr", "client_id"),
     "IBKR_ACCOUNT": ("ibkr", "account"),
+    "IBKR_SERVICE_BROKER": ("service", "broker"),
+    "IBKR_SERVICE_HOST": ("service", "host"),
+    "IBKR_SERVICE_PORT": ("service", "port"),
 }
 
 _BY_PLACE: dict[tuple[str, str], _Key] = {(k.section, k.key): k for k in SCHEMA}
@@ -160,6 +168,10 @@ class Config:
     MAX_OPEN_ORDERS: int = 5
     SYMBOLS: tuple[str, ...] = ("AAPL",)
     LOOP_INTERVAL: float = 0.1
+    SERVICE_BROKER: str = "auto"
+    SERVICE_HOST: str = "127.0.0.1"
+    SERVICE_PORT: int = 8000
+    SERVICE_TRADER: bool = True
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",

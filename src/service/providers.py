@@ -1,0 +1,41 @@
+"""The one place the service chooses its broker backend (``service.broker`` in config.yaml).
+
+``auto``         the adapter when ``ibkr.use_ib_insync`` is true, else the placeholder
+``adapter``      :class:`~src.brokers.ibkr_ib_insync.IBKRIBInsyncApi` on the configured gateway
+``placeholder``  the in-memory :class:`~src.brokers.ibkr_api.IBKRApi`
+``mock``         the adapter on ``MockIBKRClient`` (no gateway) — see the TODO below
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from src.app.config import setting
+from src.brokers.base import BrokerApi
+from src.brokers.ibkr_api import IBKRApi
+
+BACKENDS = ("auto", "adapter", "placeholder", "mock")
+
+
+def backend_name(config: Any) -> str:
+    """The backend ``config`` selects, ``auto`` resolved."""
+    name: str = setting(config, "SERVICE_BROKER", "auto")
+    if name not in BACKENDS:
+        raise ValueError(f"service.broker must be one of {list(BACKENDS)}, got {name!r}")
+    if name == "auto":
+        return "adapter" if setting(config, "USE_IB_INSYNC", True) else "placeholder"
+    return name
+
+
+def build_broker(config: Any) -> BrokerApi:
+    """A new, unconnected broker for the service process (the lifespan connects it)."""
+    name = backend_name(config)
+    if name == "adapter":
+        from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+
+        return IBKRIBInsyncApi(config)
+    if name == "mock":
+        # TODO(lead): IBKRIBInsyncApi(config, client=MockIBKRClient(...)) once the IBKRClient
+        # branch (src/brokers/ib_client.py, src/brokers/mock_client.py) is merged.
+        return IBKRApi(config)
+    return IBKRApi(config)
