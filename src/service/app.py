@@ -90,7 +90,7 @@ def create_app(config: Any, *, broker_factory: BrokerFactory | None = None,
             app.state.service = None
 
     app = FastAPI(title="IBKR adapter service", version=VERSION, description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+                  lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.token = api_token
     app.state.service = None
     app.state.metrics = metrics

@@ -7,7 +7,12 @@ from typing import Any
 
 from src.app.config import setting
 from src.app.executor import round_to_tick, select_spread
-from src.brokers.errors import InvalidOrder, LiveTradingNotAllowed, ReadOnlyViolation
+from src.brokers.errors import (
+    InvalidOrder,
+    LiveTradingNotAllowed,
+    NonRetryableError,
+    ReadOnlyViolation,
+)
 from src.brokers.ibkr_api import occ_symbol
 from src.models.option import Option, OptionSpread, OptionType
 from src.service.errors import ApiError, broker_call, from_error_shape, not_connected, to_api_error
@@ -47,7 +52,10 @@ def chain_of(broker: Any, symbol: str) -> list[Option]:
     before = getattr(broker, "last_error", None)
     chain = broker_call(broker, broker.get_option_chain, symbol)
     if not chain:
-        raise to_api_error(from_error_shape(broker, f"no option chain for {symbol}", before))
+        error = from_error_shape(broker, f"no option chain for {symbol}", before)
+        if type(error) is NonRetryableError:  # nothing more specific known: nothing listed
+            raise ApiError(404, "NoOptionChain", error.message, field="symbol")
+        raise to_api_error(error)
     return list(chain)
 
 
