@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--latency-ms 0,10] [--only chain,quote,events,connect] [--quick]``
+"""``python -m benchmarks [--latency-ms 0,10] [--only chain,...,service] [--quick] [--seconds N]``
 
 Runs the selected benchmarks against the simulated gateway (pacing enforced), prints one
 table per benchmark and a PASS/FAIL summary, writes benchmarks/results/latest.json and
@@ -22,7 +22,7 @@ from typing import Any
 
 import ib_insync
 
-from benchmarks import bench_chain, bench_connect, bench_events, bench_quote
+from benchmarks import bench_chain, bench_connect, bench_events, bench_quote, bench_service
 from benchmarks.common import quiet_logging
 from benchmarks.report import (
     Section,
@@ -34,7 +34,7 @@ from benchmarks.report import (
     write_json,
 )
 
-BENCHES = ("chain", "quote", "events", "connect")
+BENCHES = ("chain", "quote", "events", "connect", "service")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -65,6 +65,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", type=_only, default=list(BENCHES),
                    help=f"subset of {','.join(BENCHES)} (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="service benchmark: seconds per phase (default 30, --quick 5)")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json",
                    help="JSON results path (markdown goes next to it, .md)")
     return p.parse_args(argv)
@@ -81,6 +83,8 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], tuple[list[Section]
         "events": lambda: bench_events.run(orders=300 if q else 1000,
                                            repetitions=5 if q else 11),
         "connect": lambda: bench_connect.run(lat, samples=30 if q else 100),
+        "service": lambda: bench_service.run(
+            seconds=args.seconds if args.seconds is not None else (5.0 if q else 30.0)),
     }
     return {name: jobs[name] for name in BENCHES if name in args.only}
 

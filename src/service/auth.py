@@ -60,8 +60,9 @@ def load_token(env: Mapping[str, str] | None = None) -> str | None:
 _bearer = HTTPBearer(auto_error=False, description=f"the token of {TOKEN_ENV} / {TOKEN_FILE_ENV}")
 
 
-def require_token(request: Request,
-                  credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+async def require_token(request: Request,
+                        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+                        ) -> None:
     """Dependency of every protected route: 403 unconfigured, 401 missing/wrong."""
     expected: str | None = request.app.state.token
     if expected is None:

@@ -85,7 +85,7 @@ class ServiceState:
         return mask_account(f"{host}:{port}")
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     state = getattr(request.app.state, "service", None)
     if state is None:
         raise ApiError(503, "Starting", "the service is starting", retry_after=1)
@@ -93,6 +93,8 @@ def get_state(request: Request) -> ServiceState:
     return state
 
 
-def get_broker(request: Request) -> BrokerApi:
-    """The process's broker (tests swap it with ``app.dependency_overrides[get_broker]``)."""
-    return get_state(request).broker
+async def get_broker(request: Request) -> BrokerApi:
+    """The process's broker (tests swap it with ``app.dependency_overrides[get_broker]``).
+    Dependencies are ``async``: they never block, and a sync one would cost a thread hop."""
+    state = await get_state(request)
+    return state.broker
