@@ -55,7 +55,7 @@ sim: $(STAMP)
 # The HTTP service on the simulated gateway (127.0.0.1:8000; docs at /docs). A token for the
 # protected endpoints: IBKR_SERVICE_TOKEN=... make service
 service: $(STAMP)
-	@$(VENV)/bin/ibkr-sim --port $(SIM_PORT) & sim=$$!; trap "kill $$sim" EXIT INT TERM; \
+	@$(VENV)/bin/ibkr-sim --port $(SIM_PORT) & sim=$$!; trap "kill $$sim 2>/dev/null" EXIT INT TERM; \
 	IBKR_HOST=127.0.0.1 IBKR_PORT=$(SIM_PORT) $(VENV)/bin/ibkr-service --config config.yaml
 
 # Debian's docker-compose validates docker-compose.yml without a daemon (tests/service).

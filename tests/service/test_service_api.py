@@ -375,3 +375,45 @@ def test_docs_page_is_offline_and_lists_every_endpoint(client: Any) -> None:
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert date.fromisoformat(client.get("/option-chains/AAPL", headers=AUTH)
                               .json()["expirations"][0])
+
+
+# --- the event loop never waits on the gateway -------------------------------------------------
+
+
+class Slow(IBKRApi):
+    """The placeholder, but a quote waits until the test releases it (a slow gateway)."""
+
+    def __init__(self) -> None:
+        super().__init__(None, seed=3)
+        import threading
+
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def get_market_data(self, symbol: str) -> dict[str, Any]:
+        self.entered.set()
+        self.release.wait(30)
+        return super().get_market_data(symbol)
+
+
+def test_a_slow_gateway_call_does_not_block_other_requests() -> None:
+    import threading
+
+    slow = Slow()
+    app, _ = placeholder_app(broker=slow)
+    with running(app) as client:
+        box: dict[str, Any] = {}
+        quote = threading.Thread(target=lambda: box.setdefault(
+            "quote", client.get("/quotes/AAPL", headers=AUTH)), daemon=True)
+        quote.start()
+        try:
+            assert slow.entered.wait(10), "the quote never reached the broker"
+            # the quote is parked in the broker; the loop must still serve everything else
+            for path in ("/health", "/ready", "/metrics"):
+                assert client.get(path).status_code == 200
+            assert client.get("/orders/1", headers=AUTH).status_code == 404
+            assert quote.is_alive() and "quote" not in box
+        finally:
+            slow.release.set()
+            quote.join(10)
+        assert box["quote"].status_code == 200
