@@ -83,6 +83,8 @@ def test_the_service_drives_the_real_adapter_against_the_gateway(stack: dict[str
     quote = client.get("/quotes/AAPL")
     assert quote.status_code == 200, quote.text
     assert quote.json()["bid"] > 0
+    unknown = client.get("/quotes/ZZZNOPE")  # IB: no security definition (code 200)
+    assert unknown.status_code == 404 and unknown.json()["ib_code"] == 200, unknown.text
     chain = client.get("/option-chains/AAPL").json()
     assert chain["count"] > 0 and {o["option_type"] for o in chain["options"]} == {"call", "put"}
 
@@ -126,6 +128,8 @@ def test_the_service_drives_the_real_adapter_against_the_gateway(stack: dict[str
     assert (metric(text, "ib_orders_total") or 0) - orders_before >= 4
     assert (metric(text, "ibkr_service_requests_total", method="POST", route="/orders",
                    status="201") or 0) >= 2
+    log = stack["service"].output()  # seed 003: logs show the connection and the order events
+    assert "Connected to IBKR" in log and "Placed order" in log
 
 
 def test_gateway_killed_then_restarted(stack: dict[str, Any]) -> None:
