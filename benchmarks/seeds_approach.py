@@ -12,7 +12,7 @@ Source: shared/seeds/000_d999f60a3fc8a091.txt, ``get_market_data`` and ``get_opt
   one contract at a time.
 
 Deviations, each required to make it run against the real ib_insync 0.9.86 at all (see
-shared/contract.md, "bugs in the seeds' code"):
+docs/contract.md, "bugs in the seeds' code"):
 
 1. ``ticker.modelGreeks.rho`` does not exist on ib_insync's ``OptionComputation``; the seeds'
    code raises AttributeError there, skips every option and returns an empty chain. rho is

@@ -221,6 +221,8 @@ class StubState:
     connect_calls: int = 0
     placed: list[tuple[Contract, Order]] = field(default_factory=list)
     cancel_status: str | None = "Cancelled"  # None: cancel never confirmed
+    wildcard: str = "full"  # wildcard contract details: full | empty | error | truncate
+    unqualifiable: set[float] = field(default_factory=set)  # strikes qualifyContracts refuses
 
 
 def _qualify(state: StubState, contract: Contract) -> Contract | None:
@@ -233,7 +235,8 @@ def _qualify(state: StubState, contract: Contract) -> Contract | None:
         return contract
     if contract.secType == "OPT":
         exp, strike, right = contract.lastTradeDateOrContractMonth, contract.strike, contract.right
-        if contract.symbol not in state.stocks or strike not in state.strikes:
+        if contract.symbol not in state.stocks or strike not in state.strikes \
+                or strike in state.unqualifiable:
             return None
         q = option_contract(exp, strike, right, contract.symbol)
         contract.conId, contract.localSymbol = q.conId, q.localSymbol
@@ -295,8 +298,14 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
         if contract.secType != "OPT" or contract.symbol not in st.stocks:
             return []
         exp = contract.lastTradeDateOrContractMonth
+        if not contract.strike and st.wildcard == "error":
+            raise RuntimeError("Error validating request: wildcard refused")
+        if not contract.strike and st.wildcard == "empty":
+            return []
+        strikes = st.strikes[:3] if not contract.strike and st.wildcard == "truncate" \
+            else st.strikes
         return [ContractDetails(contract=option_contract(exp, s, r, contract.symbol))
-                for s in st.strikes for r in ("C", "P")]
+                for s in strikes for r in ("C", "P")]
 
     ib.reqContractDetailsAsync = AsyncMock(side_effect=details)
 

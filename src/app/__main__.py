@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from src.app.config import ConfigError
+from src.app.config import Config, ConfigError
 from src.utils.logger import setup_logging
 
 
@@ -33,28 +33,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="config file (default: config.yaml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     args = parser.parse_args(argv)
-    quiet = args.demo or args.roundtrip
-    setup_logging(logging.INFO if args.verbose or not quiet else logging.WARNING)
     try:
         if args.demo or args.roundtrip:
-            from src.app.demo import run_demo
+            from src.app.demo import base_config, run_demo
 
+            # the demo prints its own report: it logs from WARNING (or log_level if higher)
+            # unless -v or log_level DEBUG asks for more
+            level = log_level(base_config(args.config).LOG_LEVEL, args.verbose)
+            setup_logging(level if args.verbose or level < logging.INFO
+                          else max(level, logging.WARNING))
             broker = args.broker or ("gateway" if args.roundtrip else "sim")
             return run_demo(broker, args.config, roundtrip=args.roundtrip)
-        return run_trader(args.config or "config.yaml")
+        config = Config.from_yaml(args.config or "config.yaml")
+        setup_logging(log_level(config.LOG_LEVEL, args.verbose))
+        return run_trader(config)
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
 
 
-def run_trader(config_file: str) -> int:
+def log_level(name: str, verbose: bool = False) -> int:
+    """config.yaml's ``log_level`` as a ``logging`` level; ``-v`` lowers it to INFO at most."""
+    level = logging.getLevelName(name.upper())
+    if not isinstance(level, int):
+        raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {name!r}")
+    return min(level, logging.INFO) if verbose else level
+
+
+def run_trader(config: Config) -> int:
     """Run the Trader until SIGINT/SIGTERM."""
     from src.app.trader import Trader
 
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    trader = Trader(config_file)
+    trader = Trader(config=config)
     trader.start()
     try:
         while not done.wait(1.0):

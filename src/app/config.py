@@ -6,8 +6,8 @@ names the file and the key, applies the environment overrides (``IBKR_HOST``, ``
 host application and the brokers read (``config.IBKR_PORT`` …).
 
 Brokers do not require a ``Config``: they read their settings through :func:`setting`,
-which accepts any object with those attributes (the seeds' tests pass ``MagicMock(spec=Config)``)
-and falls back to the default for anything missing or of the wrong type.
+which accepts any object with those attributes (the seeds' tests pass ``MagicMock(spec=Config)``),
+converts unambiguous values and refuses the rest; only a missing setting takes the default.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from typing import Any
 
 import yaml
 
+from src.brokers import settings_coerce
+from src.brokers.validation import SYMBOL_RE
 
-class ConfigError(ValueError):
-    """config.yaml (or an environment override) is missing, malformed or invalid."""
+# config.yaml (or an environment override, or a setting read by setting()) is missing,
+# malformed or invalid: one ValueError subclass for the app and the brokers.
+ConfigError = settings_coerce.ConfigError
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("risk", "max_open_orders", "MAX_OPEN_ORDERS", int, 5, minimum=1, maximum=10_000),
     _Key("trader", "symbols", "SYMBOLS", list, ["AAPL"]),
     _Key("trader", "loop_interval", "LOOP_INTERVAL", float, 0.1, minimum=0.001, maximum=60),
+    _Key("trader", "max_attempts", "EXECUTOR_MAX_ATTEMPTS", int, 5, minimum=1, maximum=100),
     _Key("service", "broker", "SERVICE_BROKER", str, "auto",
          choices=("auto", "adapter", "placeholder", "mock")),
     _Key("service", "host", "SERVICE_HOST", str, "127.0.0.1"),
@@ -94,6 +98,7 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
 
 _BY_PLACE: dict[tuple[str, str], _Key] = {(k.section, k.key): k for k in SCHEMA}
 _SECTIONS = {k.section for k in SCHEMA if k.section}
+_BY_ATTR: dict[str, _Key] = {k.attr: k for k in SCHEMA}
 
 
 def _check(spec: _Key, value: Any, where: str) -> Any:
@@ -120,6 +125,11 @@ def _check(spec: _Key, value: Any, where: str) -> Any:
         not value or not all(isinstance(v, str) and v.strip() for v in value)
     ):
         raise ConfigError(f"{where}: '{name}' must be a non-empty list of strings")
+    if spec.attr == "SYMBOLS":
+        bad = [v for v in value if not SYMBOL_RE.match(v)]
+        if bad:
+            raise ConfigError(f"{where}: '{name}' has invalid symbols {bad} (IB symbols are "
+                              f"upper case, e.g. AAPL, BRK B)")
     return value
 
 
@@ -168,6 +178,7 @@ class Config:
     MAX_OPEN_ORDERS: int = 5
     SYMBOLS: tuple[str, ...] = ("AAPL",)
     LOOP_INTERVAL: float = 0.1
+    EXECUTOR_MAX_ATTEMPTS: int = 5
     SERVICE_BROKER: str = "auto"
     SERVICE_HOST: str = "127.0.0.1"
     SERVICE_PORT: int = 8000
@@ -239,29 +250,25 @@ class Config:
 
 
 def setting(config: object, attr: str, default: Any) -> Any:
-    """``config.attr`` when it is present and of ``default``'s type, else ``default``.
+    """``config.attr`` converted to ``default``'s type; ``default`` only when it is missing.
 
-    Lets brokers take any object with the Config attributes — a ``MagicMock(spec=Config)``
-    answers every attribute with a MagicMock, which falls back to the default here.
+    Lets brokers and the app take any object with the Config attributes. A present value is
+    never replaced by the default: unambiguous values are converted (``"4002"`` → 4002,
+    ``"2.5"`` → 2.5, ``1``/``"true"``/``"yes"`` → True, ``0``/``"false"``/``"no"`` → False),
+    anything else raises :class:`ConfigError` naming the config key, the attribute and the
+    value. Missing means: no such attribute, or a ``unittest.mock`` Mock value — a
+    ``MagicMock(spec=Config)`` (the seeds' tests) answers every unset attribute with a
+    MagicMock, which is treated as unset. The conversion lives in
+    :mod:`src.brokers.settings_coerce` (the broker layer uses it without importing ``src.app``).
     """
     try:
-        value = getattr(config, attr)
-    except Exception:
-        return default
-    if default is None:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else default
-    if isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return float(value) if ok and math.isfinite(value) else default
-    if isinstance(default, int):
-        return value if isinstance(value, int) and not isinstance(value, bool) else default
-    if isinstance(default, str):
-        return value if isinstance(value, str) else default
-    if isinstance(default, tuple):
-        return tuple(value) if isinstance(value, (list, tuple)) else default
-    return value
+        return settings_coerce.read(config, attr, default)
+    except ConfigError as exc:
+        spec = _BY_ATTR.get(attr)
+        if spec is None:
+            raise
+        key = f"{spec.section}.{spec.key}" if spec.section else spec.key
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 DEFAULTS: Config = Config()

@@ -22,7 +22,6 @@ from src.app.trader import Trader
 from src.brokers.base import ACCOUNT_FIELDS, FINAL_STATUSES
 from src.utils.logger import mask_account
 
-SYMBOL = "AAPL"
 WAIT = 15.0  # seconds any single step may wait for the gateway
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 
@@ -87,6 +86,7 @@ class Demo:
     def __init__(self, trader: Trader, out: TextIO) -> None:
         self.trader = trader
         self.broker = trader.broker_api
+        self.symbol = trader.symbols[0]  # the demo trades the first of trader.symbols
         self.out = out
         self.failures: list[str] = []
 
@@ -119,15 +119,15 @@ class Demo:
         self.trader.start()
 
     def quote(self) -> None:
-        data = self.broker.get_market_data(SYMBOL)
+        data = self.broker.get_market_data(self.symbol)
         if "error" in data:
             raise RuntimeError(data["error"])
         keys = ["last", "bid", "ask", "volume", "high", "low", "close"]
-        self.say(table(["symbol", *keys], [[SYMBOL, *(
+        self.say(table(["symbol", *keys], [[self.symbol, *(
             _qty(data.get(k)) if k == "volume" else data.get(k) for k in keys)]]))
 
     def chain(self) -> None:
-        chain = self.broker.get_option_chain(SYMBOL)
+        chain = self.broker.get_option_chain(self.symbol)
         if not chain:
             raise RuntimeError("empty option chain")
         expirations = sorted({o.expiration for o in chain})
@@ -138,7 +138,7 @@ class Demo:
                  f"{strikes[0]:g}..{strikes[-1]:g}; expirations "
                  + ", ".join(f"{e:%Y-%m-%d}" for e in expirations))
         near = [o for o in chain if o.expiration == expirations[0]]
-        spot = _spot(self.broker.get_market_data(SYMBOL)) or strikes[len(strikes) // 2]
+        spot = _spot(self.broker.get_market_data(self.symbol)) or strikes[len(strikes) // 2]
         near.sort(key=lambda o: (abs(o.strike - spot), o.option_type))
         rows = [[o.symbol, o.option_type, o.strike, o.bid, o.ask, _greek(o.implied_volatility),
                  _greek(o.delta), _greek(o.gamma), _greek(o.theta), _greek(o.vega)] for o in
@@ -149,7 +149,7 @@ class Demo:
             raise RuntimeError("no greeks in the chain")
 
     def market_spread(self) -> None:
-        signal = self.trader.submit_signal(SYMBOL, "LONG", 1, price_type="MARKET")
+        signal = self.trader.submit_signal(self.symbol, "LONG", 1, price_type="MARKET")
         outcome = self.trader.wait_for_outcome(signal, timeout=WAIT)
         if outcome is None:
             raise RuntimeError("signal not processed in time")
@@ -183,9 +183,9 @@ class Demo:
             raise RuntimeError(f"order #{order_id} not filled: {order.get('status')}")
 
     def limit_cancel(self) -> None:
-        spread = self.trader.trade_executor.select_spread(SYMBOL, "LONG")
+        spread = self.trader.trade_executor.select_spread(self.symbol, "LONG")
         far = 0.05  # far below the spread's debit: it rests
-        order_id = self.broker.place_order(SYMBOL, "LONG", 1, spread, "LIMIT", far)
+        order_id = self.broker.place_order(self.symbol, "LONG", 1, spread, "LIMIT", far)
         wait_until(lambda: self.broker.get_order_status(order_id).get("status")
                    in ("Submitted", "PreSubmitted", *FINAL_STATUSES), timeout=5.0)
         before = self.broker.get_order_status(order_id).get("status")
@@ -226,12 +226,12 @@ class Demo:
         (the paper round-trip of seed 003 — nothing is left open, nothing fills)."""
         self.step("Connection", self.connection)
         if not self.failures:
-            self.step(f"Quote {SYMBOL}", self.quote)
+            self.step(f"Quote {self.symbol}", self.quote)
             if roundtrip:
                 self.step("1-lot LIMIT spread far from the market, then cancelled",
                           self.limit_cancel)
             else:
-                self.step(f"Option chain {SYMBOL}", self.chain)
+                self.step(f"Option chain {self.symbol}", self.chain)
                 self.step("Bull call spread at MARKET", self.market_spread)
                 self.step("LIMIT spread far from the market, then cancelled", self.limit_cancel)
                 self.step("Positions", self.positions)

@@ -63,11 +63,11 @@ class RiskManager:
         if self.trading_mode == "live" and not self.allow_live:
             return False, "live trading is not allowed (set allow_live: true to permit it)"
         if contracts > self.max_contracts_per_order:
-            return False, (f"{contracts} contracts exceeds max_contracts_per_order "
+            return False, (f"{contracts} contracts exceeds risk.max_contracts_per_order "
                            f"{self.max_contracts_per_order}")
         open_orders = self.open_order_count()
         if open_orders >= self.max_open_orders:
-            return False, (f"{open_orders} open orders: max_open_orders "
+            return False, (f"{open_orders} open orders: risk.max_open_orders "
                            f"{self.max_open_orders} reached")
         log_debug(f"Risk check passed for {contracts} contracts ({open_orders} open orders)")
         return True, "ok"

@@ -50,6 +50,9 @@ class Trader:
         self.risk_manager = RiskManager(self.config, self.broker_api)
         self.trade_executor = TradeExecutor(self.config, self.broker_api)
         self.loop_interval: float = setting(self.config, "LOOP_INTERVAL", 0.1)
+        self.symbols: tuple[str, ...] = setting(self.config, "SYMBOLS", ("AAPL",))
+        if not self.symbols:
+            raise ValueError("trader.symbols must list at least one symbol")
         self.signal_queue: queue.Queue[Signal] = queue.Queue()
         self.processing = False
         self.processing_thread: threading.Thread | None = None
@@ -114,8 +117,13 @@ class Trader:
         return signal
 
     def process_signal(self, signal: Signal) -> Outcome:
-        """Risk-check ``signal`` and execute it: ``(status, result)``."""
-        ok, reason = self.risk_manager.check(signal)
+        """Risk-check ``signal`` and execute it: ``(status, result)``. A signal for a symbol
+        not in ``trader.symbols`` (the symbols this Trader watches) is rejected."""
+        if signal.symbol not in self.symbols:
+            ok, reason = False, (f"symbol {signal.symbol!r} is not in trader.symbols "
+                                 f"{list(self.symbols)}")
+        else:
+            ok, reason = self.risk_manager.check(signal)
         if not ok:
             log_warning(f"Signal {signal.id} rejected by risk: {reason}")
             outcome: Outcome = ("REJECTED", reason)

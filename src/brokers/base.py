@@ -14,9 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 from src.models.option import Option, OptionSpread
 
 ORDER_STATUSES: tuple[str, ...] = (
-    "PendingSubmit", "PreSubmitted", "Submitted", "Filled", "Cancelled", "ApiCancelled",
-    "Inactive",
+    "PendingSubmit", "PreSubmitted", "Submitted", "PendingCancel", "Filled", "Cancelled",
+    "ApiCancelled", "Inactive",
 )
+"""IB's order statuses. ``PendingCancel`` (a cancel sent, not yet confirmed) is not final: the
+order may still fill."""
 FINAL_STATUSES: frozenset[str] = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 DIRECTIONS: frozenset[str] = frozenset({"LONG", "SHORT"})
 PRICE_TYPES: frozenset[str] = frozenset({"LIMIT", "MARKET"})
@@ -41,7 +43,7 @@ POSITION_FIELDS: tuple[str, ...] = (
 
 @runtime_checkable
 class BrokerApi(Protocol):
-    """The drop-in contract (shared/contract.md)."""
+    """The drop-in contract (docs/contract.md)."""
 
     connected: bool
     account_id: str

@@ -1,6 +1,6 @@
 """``IBKRApi``: the simulated placeholder broker — a sibling of the real adapter, not a mock.
 
-It honours the whole drop-in contract (shared/contract.md) in memory, deterministically:
+It honours the whole drop-in contract (docs/contract.md) in memory, deterministically:
 
 * prices: every symbol of a small universe has a fixed starting price; the underlying follows a
   deterministic path (a sine wave, ``seed`` shifts its phase) that advances one step per
@@ -23,17 +23,18 @@ lookups. Every member is safe to call from any thread (one ``RLock``).
 from __future__ import annotations
 
 import math
-import re
 import threading
 import zlib
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from src.app.config import setting
-from src.brokers.base import DIRECTIONS, FINAL_STATUSES, PRICE_TYPES
+from src.brokers import validation
+from src.brokers.base import FINAL_STATUSES
+from src.brokers.errors import NotConnected, ReadOnlyViolation
+from src.brokers.settings_coerce import read as setting
 from src.models.option import Option, OptionSpread
 from src.models.pricing import black_scholes
-from src.utils.logger import log_debug, log_error, log_info, log_warning
+from src.utils.logger import log_error, log_info, log_warning
 
 # symbol -> (starting price, volatility); the same names as the simulated gateway's universe.
 UNIVERSE: dict[str, tuple[float, float]] = {
@@ -47,8 +48,6 @@ MIN_COMMISSION = 1.0
 STARTING_CASH = 1_000_000.0
 PATH_AMPLITUDE = 0.03  # ± relative move of the underlying over one cycle
 PATH_PERIOD = 40  # handle_callbacks() steps per cycle
-SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\- ]{0,20}$")  # the real adapter's rule
-ORDER_REF_RE = re.compile(r"^[\w.:\-]{1,64}$")
 
 
 def occ_symbol(underlying: str, expiration: date, right: str, strike: float) -> str:
@@ -174,7 +173,10 @@ class IBKRApi:
         return [lo + step * i for i in range(self.chain_strikes)]
 
     def get_market_data(self, symbol: str) -> dict[str, Any]:
-        """The current quote of ``symbol``; ``{symbol, error}`` (logged) on trouble."""
+        """The current quote of ``symbol``; ``{symbol, error}`` (logged) on trouble.
+
+        A bad symbol (not a str, empty, invalid characters) is bad input: ``InvalidOrder``."""
+        validation.symbol(symbol)
         with self.lock:
             if not self.connected:
                 log_error(f"Error getting market data for {symbol}: not connected to IBKR")
@@ -193,7 +195,9 @@ class IBKRApi:
             }
 
     def get_option_chain(self, symbol: str) -> list[Option]:
-        """Calls and puts, near-the-money strikes of the nearest expirations; ``[]`` on trouble."""
+        """Calls and puts, near-the-money strikes of the nearest expirations; ``[]`` on trouble
+        (a bad symbol is ``InvalidOrder``, as in the real adapter)."""
+        validation.symbol(symbol)
         with self.lock:
             if not self.connected:
                 log_error(f"Error getting option chain for {symbol}: not connected to IBKR")
@@ -219,10 +223,13 @@ class IBKRApi:
                     option_spread: OptionSpread, price_type: str = "LIMIT",
                     limit_price: float | None = None, *, order_ref: str | None = None) -> str:
         """Place a spread order; the order id (str). See the module docstring for errors."""
+        validation.order_args(symbol, direction, contracts, option_spread, price_type,
+                              limit_price, order_ref, self.max_contracts)
+        option_spread = validation.as_spread(option_spread, symbol)  # a host's own object too
+        if self.read_only:  # the real adapter's order: arguments, read-only, connection
+            raise ReadOnlyViolation("read-only (ibkr.read_only is true): order refused")
         if not self.connected:
-            raise ValueError("Not connected to IBKR")
-        _validate_order(symbol, direction, contracts, option_spread, price_type, limit_price,
-                        order_ref, self.max_contracts)
+            raise NotConnected("Not connected to IBKR")
         with self.lock:
             if order_ref is not None and order_ref in self._refs:
                 existing = self._refs[order_ref]
@@ -261,8 +268,6 @@ class IBKRApi:
             return order_id
 
     def _refuse_if_needed(self, symbol: str, spread: OptionSpread) -> None:
-        if self.read_only:
-            raise RuntimeError("connection is read-only (ibkr.read_only: true)")
         if not self.market_open:
             raise RuntimeError("market is closed (error 201: order rejected)")
         if symbol not in UNIVERSE:
@@ -367,7 +372,13 @@ class IBKRApi:
             return copy
 
     def cancel_order(self, order_id: str) -> bool:
-        """True when cancelled; False for unknown, finished, or not connected."""
+        """True when cancelled; False for unknown, finished, or not connected.
+
+        Like the real adapter: a bad id is an ``InvalidOrder``, read-only a ``ReadOnlyViolation``
+        (both ``ValueError``)."""
+        validation.order_id(order_id)
+        if self.read_only:
+            raise ReadOnlyViolation("read-only (ibkr.read_only is true): cancel refused")
         with self.lock:
             if not self.connected:
                 log_warning(f"Not connected to IBKR when attempting to cancel order {order_id}")
@@ -423,41 +434,3 @@ def _local(leg: Option) -> str:
 def _con_id(leg: Option) -> int:
     """A stable fake contract id for a leg."""
     return 700_000_000 + zlib.crc32(_local(leg).encode()) % 100_000_000
-
-
-def _validate_order(symbol: object, direction: object, contracts: object, spread: object,
-                    price_type: object, limit_price: object, order_ref: object,
-                    max_contracts: int) -> None:
-    """Raise ValueError naming the first bad argument (the real adapter's rules)."""
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
-    if not SYMBOL_RE.match(symbol):
-        raise ValueError(f"symbol has invalid characters: {symbol!r}")
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be 'LONG' or 'SHORT', got {direction!r}")
-    if isinstance(contracts, bool) or not isinstance(contracts, int) or contracts <= 0:
-        raise ValueError(f"Invalid number of contracts: {contracts!r} (must be a positive int)")
-    if contracts > max_contracts:
-        raise ValueError(f"contracts {contracts} exceeds MAX_CONTRACTS_PER_ORDER ({max_contracts})")
-    if not isinstance(spread, OptionSpread):
-        raise ValueError(f"option_spread must be an OptionSpread, got {type(spread).__name__}")
-    if spread.symbol != symbol:
-        raise ValueError(f"symbol {symbol!r} does not match option_spread.symbol "
-                         f"{spread.symbol!r}")
-    if price_type not in PRICE_TYPES:
-        raise ValueError(f"price_type must be 'LIMIT' or 'MARKET', got {price_type!r}")
-    if price_type == "LIMIT":
-        if limit_price is None:
-            raise ValueError("Limit price required for LIMIT orders (limit_price is None)")
-        if (isinstance(limit_price, bool) or not isinstance(limit_price, (int, float))
-                or not math.isfinite(limit_price) or limit_price <= 0):
-            raise ValueError(f"limit_price must be a positive finite number, got {limit_price!r}")
-    elif limit_price is not None and (
-            isinstance(limit_price, bool) or not isinstance(limit_price, (int, float))
-            or not math.isfinite(limit_price)):
-        raise ValueError(f"limit_price must be a finite number or None, got {limit_price!r}")
-    if order_ref is not None and (not isinstance(order_ref, str)
-                                  or not ORDER_REF_RE.match(order_ref)):
-        raise ValueError(f"order_ref must be 1-64 chars of letters, digits, '_', '-', '.', ':', "
-                         f"got {order_ref!r}")
-    log_debug(f"Order arguments valid: {symbol} {direction} {contracts} {price_type}")

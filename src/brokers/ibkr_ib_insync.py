@@ -2,7 +2,7 @@
 
 A thin facade: it validates arguments, applies the safety interlocks, marshals every call onto
 one event-loop thread and translates results into the contract's shapes
-(shared/contract.md). The work is done by one-job modules beside it:
+(docs/contract.md). The work is done by one-job modules beside it:
 
 ================  =================================================================
 ``ib_loop``       IbLoop (loop thread, run/call with timeouts), ``ib_request`` helper
@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 
 from ib_insync import IB
 
-from src.app.config import setting
 from src.brokers import validation
 from src.brokers.account import AccountService
 from src.brokers.connection import ConnectionManager
@@ -48,6 +47,7 @@ from src.brokers.ib_loop import IbLoop, InflightRequests
 from src.brokers.market_data import MarketDataService
 from src.brokers.metrics import AdapterMetrics
 from src.brokers.orders_service import OrderService
+from src.brokers.settings_coerce import read as setting
 from src.brokers.translate import snapshot
 from src.models.option import Option, OptionSpread
 from src.utils.logger import log_debug, log_error, log_info, log_warning
@@ -64,7 +64,7 @@ PAPER_ACCOUNT_PREFIXES = ("DU", "DF")
 class IBKRIBInsyncApi:
     """Interactive Brokers through ib_insync, usable from any thread.
 
-    Public methods (the drop-in contract, shared/contract.md)::
+    Public methods (the drop-in contract, docs/contract.md)::
 
         connect() -> bool                      disconnect() -> None
         handle_callbacks() -> None             get_next_order_id() -> int
@@ -93,9 +93,10 @@ class IBKRIBInsyncApi:
     (a retryable ``RuntimeError``, same message prefix) when a connection loss or timeout cuts
     the call short — retry with the same ``order_ref``: a known ref is never sent twice.
 
-    Safety: ``IBKR_READ_ONLY`` refuses ``place_order``/``cancel_order`` (ReadOnlyViolation);
+    Safety: ``ibkr.read_only`` refuses ``place_order``/``cancel_order`` (ReadOnlyViolation);
     orders on a live account (account not "DU…"/"DF…", or port 7496/4001) need
-    ``TRADING_MODE == "live"`` and ``ALLOW_LIVE``; contracts ≤ ``MAX_CONTRACTS_PER_ORDER``;
+    ``trading_mode: live`` and ``allow_live: true``; contracts ≤
+    ``risk.max_contracts_per_order``;
     ``order_ref`` makes placement idempotent (a known ref returns its order id, nothing sent).
 
     Events handled (ib_insync → handler): connectedEvent → ``_on_connected``,
@@ -360,7 +361,7 @@ class IBKRIBInsyncApi:
     def _check_live(self) -> None:
         if self.is_live_account() and not (self.trading_mode == "live" and self.allow_live):
             raise LiveTradingNotAllowed(
-                "orders on a live account need TRADING_MODE 'live' and ALLOW_LIVE true "
+                "orders on a live account need trading_mode 'live' and allow_live true "
                 f"(account {self.account_id or '?'}, port {self.port})")
 
     def place_order(
@@ -384,7 +385,7 @@ class IBKRIBInsyncApi:
             args = validation.order_args(symbol, direction, contracts, option_spread,
                                          price_type, limit_price, order_ref, self.max_contracts)
             if self.read_only:
-                raise ReadOnlyViolation("adapter is read-only (IBKR_READ_ONLY): order refused")
+                raise ReadOnlyViolation("read-only (ibkr.read_only is true): order refused")
             if not self.connected:
                 raise NotConnected("Not connected to IBKR")
             self._check_live()
@@ -437,7 +438,7 @@ class IBKRIBInsyncApi:
         """Cancel an open order: True when sent or confirmed; False if unknown, final or offline."""
         validation.order_id(order_id)
         if self.read_only:
-            raise ReadOnlyViolation("adapter is read-only (IBKR_READ_ONLY): cancel refused")
+            raise ReadOnlyViolation("read-only (ibkr.read_only is true): cancel refused")
         if not self.connected:
             log_warning("Not connected to IBKR when attempting to cancel order")
             return False
@@ -485,12 +486,13 @@ class IBKRIBInsyncApi:
         try:
             self._gateway_call_allowed()
             # phases bounded by the request timeout, plus the pacing the chain's requests need
-            # (expirations + 2 quotes per strike and expiration, at the bulk rate)
-            messages = self.chain_expirations * (1 + 2 * self.chain_strikes)
+            # (a wildcard per expiration, 2 quotes per strike and expiration, and as many
+            # qualifications when the secdef fallback runs, at the bulk rate)
+            messages = self.chain_expirations * (1 + 4 * self.chain_strikes)
             pacing = messages / self.market_service.pacer.rate
             return self._loop.run(
                 lambda: self.abortable(self.market_service.option_chain(symbol)),
-                timeout=7 * self.request_timeout + 5 + pacing)
+                timeout=8 * self.request_timeout + 5 + pacing)
         except Exception as exc:  # noqa: BLE001 - the contract: empty list
             return self._failed(exc, f"getting option chain for {symbol}", [])
 

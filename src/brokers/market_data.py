@@ -5,7 +5,10 @@
   the request timeout: returns what it has at the deadline); later calls read the live ticker.
   A gateway error for the line (e.g. 200, 354) ends the wait at once and drops the line.
 * ``option_chain(symbol)``: secdef params → nearest expirations → one wildcard
-  ``reqContractDetails`` per expiration (concurrent) → the strikes nearest the money → quotes:
+  ``reqContractDetails`` per expiration (concurrent; when an answer is empty, an error or
+  lacks wanted strikes, the missing contracts are built from the secdef parameters and
+  qualified in one batched request: :mod:`~src.brokers.chain_fallback`) → the strikes nearest
+  the money → quotes:
   streaming lines kept between calls when the chain fits the retention budget
   (:mod:`~src.brokers.chain_lines`), else snapshots through ``reqTickers`` with at most
   ``MAX_SNAPSHOT_LINES`` market-data lines in flight (IB's cap is 100 lines; our streams count
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ib_insync import Option as IBOption
 from ib_insync import Stock
 
-from src.brokers import translate
+from src.brokers import chain_fallback, translate
 from src.brokers.chain_lines import ChainLines
 from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_warning
 from src.brokers.ib_loop import ib_request
@@ -66,6 +69,7 @@ class MarketDataService:
         # per day: option parameters by symbol, an expiration's contracts (listings, conIds)
         self.secdefs: dict[tuple[str, date], list[Any]] = {}
         self.expiry_contracts: dict[tuple[str, str, str, date], list[Any]] = {}
+        self.unlisted: set[tuple[str, str, float, str, date]] = set()  # failed to qualify
         self.chain_lines = ChainLines(self, chain_stream_lines, chain_stream_idle)
         self.pacer = BulkPacer(lambda: self.api.max_rate)  # leaves room for orders
 
@@ -237,12 +241,14 @@ class MarketDataService:
         details = await asyncio.gather(
             *(self._expiry_contracts(symbol, exp, trading_class) for exp in expirations),
             return_exceptions=True)
-        wanted: list[Any] = []
+        listings: dict[str, list[Any]] = {}
         for exp, result in zip(expirations, details, strict=True):
             if isinstance(result, BaseException):
                 log_warning(f"Option contracts for {symbol} {exp} unavailable: {result}")
-                continue
-            wanted.extend(self._pick(result, price))
+                result = []
+            listings[exp] = chain_fallback.usable(result)
+        await self._fill_from_secdef(symbol, listings, all_strikes, price, preferred[0])
+        wanted = [c for exp in expirations for c in self._pick(listings[exp], price)]
         budget = MAX_SNAPSHOT_LINES - MIN_SNAPSHOT_LINES
         if self.chain_lines.make_room(symbol, len(wanted), budget):
             tickers = await self.chain_lines.tickers(symbol, wanted)
@@ -289,6 +295,41 @@ class MarketDataService:
                                      if k[3] == key[3]}
             self.expiry_contracts[key] = contracts
         return contracts
+
+    async def _fill_from_secdef(self, symbol: str, listings: dict[str, list[Any]],
+                                strikes: list[float], price: float, chain: Any) -> None:
+        """Add the wanted (strike, right) pairs a wildcard answer lacks, built from the secdef
+        parameters and qualified in one batched request (:mod:`~src.brokers.chain_fallback`)."""
+        today = date.today()
+        wanted = translate.nearest_strikes(strikes, price, self.api.chain_strikes)
+        trading_class = chain_fallback.text_field(getattr(chain, "tradingClass", ""))
+        multiplier = chain_fallback.text_field(getattr(chain, "multiplier", ""))
+        self.unlisted = {k for k in self.unlisted if k[-1] == today}
+        built: list[Any] = []
+        for exp, contracts in listings.items():
+            pairs = [p for p in chain_fallback.missing_pairs(contracts, wanted)
+                     if (symbol, exp, *p, today) not in self.unlisted]
+            built += chain_fallback.build(symbol, exp, pairs, trading_class, multiplier)
+        if not built:
+            return
+        log_info(f"Option chain {symbol}: qualifying {len(built)} contracts from secdef params")
+        try:
+            qualified = await chain_fallback.qualify(self.api.ib, self.pacer, built,
+                                                     self.api.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - the chain keeps what the wildcard gave
+            log_warning(f"Qualifying option contracts for {symbol} failed: {exc}")
+            return
+        kept = {id(c) for c in qualified}
+        for c in built:
+            exp = c.lastTradeDateOrContractMonth
+            if id(c) in kept:
+                listings[exp].append(c)
+            else:
+                self.unlisted.add((symbol, exp, float(c.strike), c.right, today))
+        for exp, contracts in listings.items():
+            if contracts:  # the key _expiry_contracts reads
+                key = (symbol, exp, getattr(chain, "tradingClass", ""), today)
+                self.expiry_contracts[key] = contracts
 
     async def _request_expiry_contracts(self, symbol: str, expiry: str,
                                         trading_class: str) -> list[Any]:

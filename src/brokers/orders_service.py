@@ -344,6 +344,9 @@ class OrderService:
         if record_status in translate.TERMINAL_STATUSES:
             log_warning(f"Cannot cancel order {order_id} with status {record_status}")
             return False
+        if record_status == "PendingCancel" and not self._cancel.get(order_id):
+            log_info(f"Order {order_id}: cancel already pending at the gateway; not resent")
+            return True
         waiters = self._cancel.setdefault(order_id, [])
         first = not waiters
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 from ib_insync import ComboLeg, Contract, LimitOrder, MarketOrder, Order, PortfolioItem
 from ib_insync import Option as IBOption
 
+from src.brokers.base import FINAL_STATUSES
 from src.models.option import Option, OptionSpread
 
 UNSET_DOUBLE: Final = 1.7976931348623157e308
@@ -360,7 +361,7 @@ def positions_table(positions: Iterable[Any], portfolio: Iterable[Any],
 
 # --- orders --------------------------------------------------------------------------------
 
-TERMINAL_STATUSES: Final = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+TERMINAL_STATUSES: Final = FINAL_STATUSES  # one set of statuses for both brokers (base.py)
 PENDING_STATUSES: Final = frozenset({"PendingSubmit", "ApiPending", ""})
 
 

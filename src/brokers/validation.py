@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date, datetime
 from typing import Any, Final
 
+from src.brokers import base
 from src.brokers.errors import InvalidOrder
-from src.models.option import OptionSpread
+from src.models.option import Option, OptionSpread
 
 SYMBOL_RE: Final = re.compile(r"^[A-Z0-9][A-Z0-9.\- ]{0,20}$")
 """Sane IB stock symbols: upper-case letters/digits, '.', '-', ' ' (e.g. "BRK B"), ≤ 21 chars."""
 
-DIRECTIONS: Final = ("LONG", "SHORT")
-PRICE_TYPES: Final = ("LIMIT", "MARKET")
+DIRECTIONS: Final = base.DIRECTIONS  # one set of constants for both brokers
+PRICE_TYPES: Final = base.PRICE_TYPES
 ORDER_REF_RE: Final = re.compile(r"^[\w.:\-]{1,64}$")
 
 
@@ -40,7 +42,7 @@ def contracts(value: Any, maximum: int) -> int:
         raise InvalidOrder(f"contracts must be positive, got {value!r}")
     if value > maximum:
         raise InvalidOrder(
-            f"contracts {value} exceeds MAX_CONTRACTS_PER_ORDER ({maximum})")
+            f"contracts {value} exceeds risk.max_contracts_per_order ({maximum})")
     return value
 
 
@@ -68,13 +70,92 @@ def limit_price(value: Any, kind: str) -> float | None:
     return float(value)
 
 
-def option_spread(value: Any, sym: str) -> OptionSpread:
-    if not isinstance(value, OptionSpread):
-        raise InvalidOrder(f"option_spread must be an OptionSpread, got {type(value).__name__}")
-    if value.symbol != sym:
+SPREAD_LEG_TYPES: Final = {"BULL_CALL": "call", "BEAR_PUT": "put"}
+
+
+def _field(value: Any, name: str) -> Any:
+    try:
+        return getattr(value, name)
+    except AttributeError:
+        raise InvalidOrder(f"option_spread.{name} is missing "
+                           f"({type(value).__name__} has no attribute {name!r})") from None
+
+
+def _leg(spread: Any, name: str, sym: str, kind: str) -> tuple[float, date]:
+    leg = _field(spread, name)
+    where = f"option_spread.{name}"
+    try:
+        option_type, strike, expiration = (leg.option_type, leg.strike,
+                                           leg.expiration)
+    except AttributeError as exc:
+        raise InvalidOrder(f"{where} must be an option (option_type, strike, expiration): "
+                           f"{exc}") from None
+    if option_type != kind:
+        raise InvalidOrder(f"{where}.option_type must be {kind!r} for this spread type, "
+                           f"got {option_type!r}")
+    if isinstance(strike, bool) or not isinstance(strike, (int, float)) \
+            or not math.isfinite(strike) or strike <= 0:
+        raise InvalidOrder(f"{where}.strike must be a positive finite number, got {strike!r}")
+    if not isinstance(expiration, date) or isinstance(expiration, datetime):
+        raise InvalidOrder(f"{where}.expiration must be a datetime.date, got {expiration!r}")
+    underlying = getattr(leg, "underlying", sym)
+    if underlying != sym:
+        raise InvalidOrder(f"{where}.underlying {underlying!r} does not match symbol {sym!r}")
+    return float(strike), expiration
+
+
+def option_spread(value: Any, sym: str) -> Any:
+    """Any object with the ``OptionSpread`` attributes the brokers read: ``symbol``,
+    ``spread_type`` (BULL_CALL / BEAR_PUT), ``long_leg`` / ``short_leg`` (``option_type``
+    matching the spread, positive finite ``strike``, equal ``datetime.date`` ``expiration``,
+    ``underlying`` — when present — equal to the order's symbol)."""
+    if value is None:
+        raise InvalidOrder("option_spread is required, got None")
+    spread_symbol = _field(value, "symbol")
+    if spread_symbol != sym:
         raise InvalidOrder(
-            f"option_spread symbol {value.symbol!r} does not match symbol {sym!r}")
+            f"option_spread.symbol {spread_symbol!r} does not match symbol {sym!r}")
+    kind = _field(value, "spread_type")
+    if not isinstance(kind, str) or kind not in SPREAD_LEG_TYPES:
+        raise InvalidOrder(f"option_spread.spread_type must be one of "
+                           f"{sorted(SPREAD_LEG_TYPES)}, got {kind!r}")
+    long_strike, long_exp = _leg(value, "long_leg", sym, SPREAD_LEG_TYPES[kind])
+    short_strike, short_exp = _leg(value, "short_leg", sym, SPREAD_LEG_TYPES[kind])
+    if long_exp != short_exp:
+        raise InvalidOrder(f"option_spread legs must share one expiration, got long_leg "
+                           f"{long_exp} and short_leg {short_exp}")
+    if kind == "BULL_CALL" and not long_strike < short_strike:
+        raise InvalidOrder(f"option_spread.long_leg.strike must be below short_leg.strike for "
+                           f"BULL_CALL, got {long_strike} >= {short_strike}")
+    if kind == "BEAR_PUT" and not long_strike > short_strike:
+        raise InvalidOrder(f"option_spread.long_leg.strike must be above short_leg.strike for "
+                           f"BEAR_PUT, got {long_strike} <= {short_strike}")
     return value
+
+
+def _quote(leg: Any, name: str) -> float:
+    value = getattr(leg, name, 0.0)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value >= 0
+    return float(value) if ok else 0.0
+
+
+def as_spread(value: Any, sym: str) -> OptionSpread:
+    """A validated spread as the model's ``OptionSpread`` (a host's own object is copied into
+    one: its legs' option_type, strike, expiration and bid/ask when they are numbers)."""
+    option_spread(value, sym)
+    if isinstance(value, OptionSpread):
+        return value
+
+    def leg(name: str) -> Option:
+        src = getattr(value, name)
+        local = getattr(src, "symbol", "")
+        return Option(symbol=local if isinstance(local, str) and local.strip() else sym,
+                      underlying=sym, option_type=src.option_type, strike=float(src.strike),
+                      expiration=src.expiration, bid=_quote(src, "bid"), ask=_quote(src, "ask"))
+
+    return OptionSpread(symbol=sym, spread_type=value.spread_type, long_leg=leg("long_leg"),
+                        short_leg=leg("short_leg"))
 
 
 def order_id(value: Any) -> str:
@@ -93,7 +174,7 @@ def order_ref(value: Any) -> str | None:
 
 
 def order_args(sym: Any, dirn: Any, qty: Any, spread: Any, kind: Any, price: Any,
-               ref: Any, max_contracts: int) -> tuple[str, str, int, OptionSpread, str,
+               ref: Any, max_contracts: int) -> tuple[str, str, int, Any, str,
                                                       float | None, str | None]:
     """Validate all ``place_order`` arguments in order; return them normalised."""
     s = symbol(sym)

@@ -229,6 +229,11 @@ class SimulatedGateway:
     def go_silent(self, seconds: float) -> None:
         self.call(self.runtime.server.go_silent, seconds)
 
+    def refuse_wildcard_details(self, symbol: str, mode: str | None = "empty") -> None:
+        """Wildcard option contract details for ``symbol`` answer nothing ("empty"), error 321
+        ("error") or only the 3 lowest strikes ("truncate"); ``None`` heals."""
+        self.call(self.runtime.server.refuse_wildcard_details, symbol, mode)
+
     def set_price(self, symbol: str, price: float) -> None:
         self.call(self.runtime.market.set_price, symbol, price)
 

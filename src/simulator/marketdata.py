@@ -47,6 +47,9 @@ def _num(s: str, name: str) -> float:
         raise ValueError(f"{name}: not a number: {s!r}") from None
 
 
+WILDCARD_FAULTS = ("empty", "error", "truncate")
+
+
 class MarketData:
     """The gateway component answering market and reference data requests."""
 
@@ -56,6 +59,7 @@ class MarketData:
         self.lines: dict[tuple[int, int], Line] = {}  # (session_id, req_id) -> line
         self.max_lines_seen = 0
         self.snapshots_served = 0
+        self.wildcard_faults: dict[str, str] = {}  # symbol -> "empty" | "error" | "truncate"
 
     def handlers(self) -> dict[int, Handler]:
         return {1: self.req_mkt_data, 2: self.cancel_mkt_data, 9: self.req_contract_details,
@@ -74,10 +78,35 @@ class MarketData:
             trading_class=f["trading_class"], multiplier=f["multiplier"])
 
     # -- reqContractDetails (9) ------------------------------------------------------------
+    def refuse_wildcard_details(self, symbol: str, mode: str | None) -> None:
+        """Fault: wildcard option contract-details requests (no strike) for ``symbol`` answer
+        nothing (``"empty"``: only the end marker), error 321 (``"error"``) or only the 3
+        lowest strikes (``"truncate"``), as real IB does for some underlyings; ``None`` heals."""
+        if mode is None:
+            self.wildcard_faults.pop(symbol.upper(), None)
+            return
+        if mode not in WILDCARD_FAULTS:
+            raise ValueError(f"mode must be one of {WILDCARD_FAULTS} or None, got {mode!r}")
+        self.wildcard_faults[symbol.upper()] = mode
+
     def req_contract_details(self, s: Session, args: list[str]) -> None:
         req_id = int(args[1])
         f, _ = parse_contract(args, 2)
+        fault = self.wildcard_faults.get(f["symbol"].upper())
+        wildcard = f["sec_type"] in ("OPT", "") and not _num(f["strike"], "strike") \
+            and not int(_num(f["con_id"], "conId")) and not f["local_symbol"]
+        if fault is not None and wildcard:
+            if fault == "error":
+                s.send_error(req_id, 321, ERROR_TEXTS[321].format(
+                    detail="reqContractDetails", cause="too many contracts requested"))
+                return
+            if fault == "empty":
+                s.send_raw(wire.encode_fields(52, 1, req_id))
+                return
         found = self._find(f)
+        if fault == "truncate" and wildcard:
+            low = sorted({c.strike for c in found if c.sec_type == "OPT"})[:3]
+            found = [c for c in found if c.sec_type != "OPT" or c.strike in low]
         if not found:
             s.send_error(req_id, 200, ERROR_TEXTS[200])
             return

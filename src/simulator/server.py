@@ -278,6 +278,13 @@ class GatewayServer:
             raise ValueError("ms must be >= 0")
         self.latency = ms / 1000.0
 
+    def refuse_wildcard_details(self, symbol: str, mode: str | None) -> None:
+        """Fault: wildcard option contract details for ``symbol`` (see MarketData)."""
+        for comp in self.components:
+            refuse = getattr(comp, "refuse_wildcard_details", None)
+            if refuse is not None:
+                refuse(symbol, mode)
+
     def sessions(self) -> list[Session]:
         return [s for s in self._sessions if s.ready and not s.closed]
 

@@ -12,9 +12,11 @@ passes on both backends is behaviour the host application can rely on whichever 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from pytest_bdd import given, parsers, then, when
 from src.app.config import Config
 from src.app.executor import select_spread
 from src.brokers.base import ACCOUNT_FIELDS, FINAL_STATUSES, MARKET_DATA_FIELDS, ORDER_FIELDS
+from src.brokers.errors import InvalidOrder, ReadOnlyViolation
 from src.brokers.ibkr_api import IBKRApi
 from src.models.option import OptionSpread
 
@@ -358,3 +361,84 @@ def errors_when_disconnected(broker: Any) -> None:
     assert quote["symbol"] == "AAPL" and quote.get("error")
     summary = broker.get_account_summary()
     assert summary.get("error") and "timestamp" in summary
+
+
+# -- parity of the two brokers (issue 8) -----------------------------------------------------
+
+
+def host_made(spread: OptionSpread, **changes: Any) -> SimpleNamespace:
+    """The spread as a host application's own object (any object with those attributes)."""
+    def leg(option: Any, **over: Any) -> SimpleNamespace:
+        fields = {"symbol": option.symbol, "underlying": option.underlying,
+                  "option_type": option.option_type, "strike": option.strike,
+                  "expiration": option.expiration, "bid": option.bid, "ask": option.ask}
+        fields.update(over)
+        return SimpleNamespace(**fields)
+
+    long_over = {"strike": changes.pop("long_strike")} if "long_strike" in changes else {}
+    fields = {"symbol": spread.symbol, "spread_type": spread.spread_type,
+              "long_leg": leg(spread.long_leg, **long_over), "short_leg": leg(spread.short_leg)}
+    fields.update(changes)
+    return SimpleNamespace(**fields)
+
+
+@when("the broker is made read-only")
+def made_read_only(broker: Any) -> None:
+    broker.read_only = True
+
+
+@then(parsers.parse('placing an order raises a ReadOnlyViolation naming "{name}"'))
+def place_read_only(backend: Backend, name: str) -> None:
+    spread = backend.state["spread"]
+    before = dict(backend.broker.orders)
+    with pytest.raises(ReadOnlyViolation, match=re.escape(name)):
+        backend.broker.place_order("AAPL", "LONG", 1, spread, "LIMIT", 0.05)
+    assert backend.broker.orders.keys() == before.keys()
+
+
+@then(parsers.parse('cancelling the order raises a ReadOnlyViolation naming "{name}"'))
+def cancel_read_only(backend: Backend, name: str) -> None:
+    with pytest.raises(ReadOnlyViolation, match=re.escape(name)):
+        backend.broker.cancel_order(backend.state["order_id"])
+
+
+@then(parsers.re(r'requesting market data for "(?P<symbol>[^"]*)" raises a ValueError '
+                 r'naming "(?P<name>[^"]+)"'))
+def market_data_bad_symbol(broker: Any, symbol: str, name: str) -> None:
+    with pytest.raises(InvalidOrder, match=name):
+        broker.get_market_data(symbol)
+
+
+@then(parsers.re(r'requesting the option chain for "(?P<symbol>[^"]*)" raises a ValueError '
+                 r'naming "(?P<name>[^"]+)"'))
+def chain_bad_symbol(broker: Any, symbol: str, name: str) -> None:
+    with pytest.raises(InvalidOrder, match=name):
+        broker.get_option_chain(symbol)
+
+
+@then(parsers.parse(
+    'placing it with spread type "{kind}" raises a ValueError naming "{name}"'))
+def place_bad_spread_type(backend: Backend, kind: str, name: str) -> None:
+    before = dict(backend.broker.orders)
+    with pytest.raises(InvalidOrder, match=re.escape(name)):
+        backend.broker.place_order("AAPL", "LONG", 1,
+                                   host_made(backend.state["spread"], spread_type=kind),
+                                   "LIMIT", 0.05)
+    assert backend.broker.orders.keys() == before.keys()
+
+
+@then(parsers.parse(
+    'placing it with a long leg strike of {strike:g} raises a ValueError naming "{name}"'))
+def place_bad_strike(backend: Backend, strike: float, name: str) -> None:
+    with pytest.raises(InvalidOrder, match=re.escape(name)):
+        backend.broker.place_order("AAPL", "LONG", 1,
+                                   host_made(backend.state["spread"], long_strike=strike),
+                                   "LIMIT", 0.05)
+
+
+@then(parsers.parse("placing it as a host-made object at {price:f} is tracked as working"))
+def place_host_made(backend: Backend, price: float) -> None:
+    spread = host_made(backend.state["spread"])
+    backend.state["order_id"] = backend.broker.place_order("AAPL", "LONG", 1, spread, "LIMIT",
+                                                           price)
+    tracked_as_working(backend)

@@ -56,3 +56,23 @@ Feature: Drop-in broker behaviour
     Then the broker is not connected
     And placing an order raises a ValueError naming "connected"
     And market data and the account summary answer with errors
+
+  Scenario: A read-only broker refuses orders and cancels with a ValueError
+    Given a BULL_CALL spread from the live chain for "AAPL"
+    When I place a LIMIT order for 1 contract at 0.05
+    And the broker is made read-only
+    Then placing an order raises a ReadOnlyViolation naming "ibkr.read_only"
+    And cancelling the order raises a ReadOnlyViolation naming "ibkr.read_only"
+    And the order status is tracked as working
+
+  Scenario: A bad symbol is a ValueError, an unknown one an error answer
+    Then requesting market data for "" raises a ValueError naming "symbol"
+    And requesting the option chain for "  " raises a ValueError naming "symbol"
+    When I request market data for "INVALID"
+    Then the quote is an error for "INVALID"
+
+  Scenario: A host's own spread object is checked field by field before sending
+    Given a BULL_CALL spread from the live chain for "AAPL"
+    Then placing it with spread type "IRON_CONDOR" raises a ValueError naming "option_spread.spread_type"
+    And placing it with a long leg strike of -5 raises a ValueError naming "option_spread.long_leg.strike"
+    And placing it as a host-made object at 0.05 is tracked as working

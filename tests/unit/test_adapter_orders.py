@@ -61,7 +61,7 @@ SPREAD = stubs.aapl_bull_call()
         (("AAPL", "LONG", -2, SPREAD, "LIMIT", 1.0), "contracts"),
         (("AAPL", "LONG", True, SPREAD, "LIMIT", 1.0), "contracts"),
         (("AAPL", "LONG", 1.5, SPREAD, "LIMIT", 1.0), "contracts"),
-        (("AAPL", "LONG", 11, SPREAD, "LIMIT", 1.0), "MAX_CONTRACTS_PER_ORDER"),
+        (("AAPL", "LONG", 11, SPREAD, "LIMIT", 1.0), "risk.max_contracts_per_order"),
         (("AAPL", "LONG", 1, SPREAD, "STOP", 1.0), "price_type"),
         (("AAPL", "LONG", 1, SPREAD, "LIMIT", None), "limit_price"),
         (("AAPL", "LONG", 1, SPREAD, "LIMIT", math.nan), "limit_price"),

@@ -309,15 +309,19 @@ class _Obj:
 
 
 def test_setting_type_rules() -> None:
+    """A present value is converted when unambiguous, refused otherwise (never the default)."""
     obj = _Obj()
-    assert setting(obj, "IBKR_PORT", 7497) == 7497
-    assert setting(obj, "IBKR_READ_ONLY", False) is False
+    with pytest.raises(ConfigError, match="IBKR_PORT"):
+        setting(obj, "IBKR_PORT", 7497)  # a bool is not an int
+    assert setting(obj, "IBKR_READ_ONLY", False) is True  # 1 is unambiguous
     timeout = setting(obj, "IBKR_TIMEOUT", 20.0)
     assert timeout == 5.0 and isinstance(timeout, float)
-    assert setting(obj, "LOOP_INTERVAL", 0.1) == 0.1
+    with pytest.raises(ConfigError, match="LOOP_INTERVAL"):
+        setting(obj, "LOOP_INTERVAL", 0.1)  # not finite
     assert setting(obj, "SYMBOLS", ("AAPL",)) == ("SPY", "QQQ")
     assert setting(obj, "IBKR_METRICS_PORT", None) == 9108
-    assert setting(obj, "IBKR_HOST", "127.0.0.1") == "127.0.0.1"
+    with pytest.raises(ConfigError, match="IBKR_HOST"):
+        setting(obj, "IBKR_HOST", "127.0.0.1")
 
 
 def test_setting_returns_other_values_as_is() -> None:
@@ -329,10 +333,11 @@ def test_setting_returns_other_values_as_is() -> None:
     assert setting(Holder(), "THING", []) is marker
 
 
-def test_setting_survives_a_raising_property() -> None:
+def test_setting_refuses_a_raising_property() -> None:
     class Broken:
         @property
         def IBKR_PORT(self) -> int:  # noqa: N802 - the config attribute's name
             raise RuntimeError("boom")
 
-    assert setting(Broken(), "IBKR_PORT", 7497) == 7497
+    with pytest.raises(ConfigError, match="IBKR_PORT.*boom"):  # present, unreadable: no default
+        setting(Broken(), "IBKR_PORT", 7497)

@@ -70,7 +70,7 @@ def test_risk_allows_a_normal_order(broker: IBKRApi) -> None:
 @pytest.mark.parametrize("contracts", [6, 100])
 def test_risk_refuses_too_many_contracts(broker: IBKRApi, contracts: int) -> None:
     ok, reason = RiskManager(CONFIG, broker).check(Signal("AAPL", "LONG", contracts))
-    assert ok is False and "max_contracts_per_order 5" in reason
+    assert ok is False and "risk.max_contracts_per_order 5" in reason
 
 
 @pytest.mark.parametrize("contracts", [0, -1, True, 1.5])
@@ -88,7 +88,7 @@ def test_risk_counts_only_open_broker_orders(broker: IBKRApi) -> None:
     assert risk.check(1)[0] is True and risk.open_order_count() == 1
     broker.place_order("AAPL", "LONG", 1, spread, "LIMIT", 0.05)
     ok, reason = risk.check(1)
-    assert ok is False and "max_open_orders 2" in reason
+    assert ok is False and "risk.max_open_orders 2" in reason
     broker.cancel_order(first)
     assert risk.check(1) == (True, "ok")
 

@@ -109,7 +109,7 @@ def test_risk_refusal_places_nothing(trader: Trader, broker: SpyBroker,
                                      caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         status, reason = trader.process_signal(Signal("AAPL", "LONG", 4))
-    assert status == "REJECTED" and "max_contracts_per_order 3" in reason
+    assert status == "REJECTED" and "risk.max_contracts_per_order 3" in reason
     assert broker.orders == {}
     assert any("rejected by risk" in r.getMessage() for r in caplog.records)
 
