@@ -187,7 +187,13 @@ def test_place_status_cancel(app_and_broker: Any) -> None:
     assert again.status_code == 409 and "Cancelled" in again.json()["detail"]
 
 
-def test_explicit_legs_and_limit_from_the_chain(client: Any) -> None:
+def test_explicit_legs_and_limit_from_the_chain() -> None:
+    app, _ = placeholder_app(SERVICE_TRADER=False)  # no Trader loop: the simulated market
+    with running(app) as client:                     # stands still between the two calls
+        _explicit_legs(client)
+
+
+def _explicit_legs(client: Any) -> None:
     chain = client.get("/option-chains/AAPL", headers=AUTH).json()["options"]
     calls = sorted((o for o in chain if o["option_type"] == "call"
                     and o["expiration"] == chain[0]["expiration"]), key=lambda o: o["strike"])
