@@ -124,6 +124,8 @@ def test_the_service_drives_the_real_adapter_against_the_gateway(stack: dict[str
 
     text = _metrics(client)
     assert metric(text, "ib_connection_status") == 1.0
+    assert (metric(text, "ib_market_data_subscriptions") or 0) >= 1  # AAPL's line streams
+    assert metric(text, "ib_order_errors_total") is not None
     # the limit order, the market order, the round trip's, the signal's
     assert (metric(text, "ib_orders_total") or 0) - orders_before >= 4
     assert (metric(text, "ibkr_service_requests_total", method="POST", route="/orders",
