@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         (" " + " ".join(shlex.quote(a) for a in sys.argv[1:])
                                          if sys.argv[1:] else ""))
     meta: dict[str, Any] = {
-        "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "python": platform.python_version(),
         "ib_insync": ib_insync.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",

@@ -58,7 +58,7 @@ class Market:
 
         self.gw = gw
         live = gw.market
-        self.scratch = SimMarket(load_universe(), seed=0, today=live.today)
+        self.scratch = SimMarket(load_universe(), seed=0, clock=live.clock)  # same instant
         self.by_local = {c.local_symbol.replace(" ", ""): c.con_id
                          for c in self.scratch.contracts.values()
                          if c.sec_type == "OPT" and c.symbol == SYMBOL}

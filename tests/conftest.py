@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from unittest.mock import MagicMock, patch
 
+import clock_support
 import pytest
 import stubs  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 from ib_insync import Position
@@ -22,6 +23,7 @@ from src.brokers.base import ACCOUNT_FIELDS, MARKET_DATA_FIELDS, ORDER_FIELDS, P
 from src.brokers.errors import NotConnected, OrderRejected
 from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
 from src.models.option import Option
+from src.utils.clock import FixedClock, SystemClock
 
 EXPECTED_ERROR_LOG = {
     "connect": "Failed to connect to IBKR",
@@ -32,6 +34,21 @@ EXPECTED_ERROR_LOG = {
 
 
 # --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pinned_system_clock() -> Iterator[None]:
+    """No test reads the host's clock: SystemClock answers the pinned instant (tests/
+    clock_support.py) for the whole session. Code under test that is given a clock uses that."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SystemClock, "now", lambda self: clock_support.PINNED_NOW)
+        yield
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A FixedClock at the pinned instant (Wednesday 2026-12-02 10:00 New York), the test's own."""
+    return clock_support.pinned_clock()
 
 
 @pytest.fixture(autouse=True)
@@ -65,8 +82,9 @@ def mock_ib(stub_state: stubs.StubState) -> Iterator[MagicMock]:
 
 
 @pytest.fixture
-def api(mock_config: MagicMock, mock_ib: MagicMock) -> Iterator[IBKRIBInsyncApi]:
-    adapter = IBKRIBInsyncApi(mock_config)
+def api(mock_config: MagicMock, mock_ib: MagicMock,
+        clock: FixedClock) -> Iterator[IBKRIBInsyncApi]:
+    adapter = IBKRIBInsyncApi(mock_config, clock=clock)
     yield adapter
     adapter.close()
 

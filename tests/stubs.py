@@ -14,10 +14,11 @@ import asyncio
 import itertools
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
+import clock_support
 from eventkit import Event
 from ib_insync import (
     IB,
@@ -48,11 +49,12 @@ STRIKES = (140.0, 145.0, 147.5, 150.0, 152.5, 155.0, 160.0, 165.0)
 
 
 def expiry(days: int = 30) -> date:
-    return date.today() + timedelta(days=days)
+    return clock_support.today() + timedelta(days=days)
 
 
 def expiries(n: int = 5) -> list[str]:
-    return [(date.today() + timedelta(days=7 * (i + 1))).strftime("%Y%m%d") for i in range(n)]
+    start = clock_support.today()
+    return [(start + timedelta(days=7 * (i + 1))).strftime("%Y%m%d") for i in range(n)]
 
 
 def option_con_id(exp: str, strike: float, right: str) -> int:
@@ -180,12 +182,12 @@ def trade(status: str = "Submitted", order_id: int = 123, *, perm_id: int = 0,
 def fill(exec_id: str = "0001.01", *, order_id: int = 123, perm_id: int = 0, shares: float = 1,
          price: float = 2.90, sec_type: str = "BAG", order_ref: str = "", client_id: int = 1,
          commission: float | None = None) -> Fill:
-    ex = Execution(execId=exec_id, time=datetime.now(timezone.utc), acctNumber=ACCOUNT,
+    ex = Execution(execId=exec_id, time=clock_support.PINNED_NOW, acctNumber=ACCOUNT,
                    side="BOT", shares=shares, price=price, permId=perm_id, clientId=client_id,
                    orderId=order_id, orderRef=order_ref)
     report = CommissionReport() if commission is None else commission_report(exec_id, commission)
     return Fill(Contract(symbol="AAPL", secType=sec_type), ex, report,
-                datetime.now(timezone.utc))
+                clock_support.PINNED_NOW)
 
 
 def commission_report(exec_id: str = "0001.01", commission: float = 1.30) -> CommissionReport:

@@ -20,6 +20,7 @@ from src.app.config import Config
 from src.app.executor import TradeRecord
 from src.app.trader import Trader
 from src.brokers.base import ACCOUNT_FIELDS, FINAL_STATUSES
+from src.utils.clock import Clock
 from src.utils.logger import mask_account
 
 WAIT = 15.0  # seconds any single step may wait for the gateway
@@ -262,18 +263,19 @@ def base_config(path: str | Path | None = None) -> Config:
 
 
 @contextmanager
-def _gateway(kind: str) -> Iterator[Any]:
+def _gateway(kind: str, clock: Clock | None) -> Iterator[Any]:
     if kind == "sim":
         from src.simulator import SimulatedGateway
 
-        with SimulatedGateway(port=0, seed=7) as gw:
+        with SimulatedGateway(port=0, seed=7, clock=clock) as gw:
             yield gw
     else:
         yield None
 
 
 def run_demo(broker: str = "sim", config_path: str | Path | None = None,
-             out: TextIO | None = None, *, roundtrip: bool = False) -> int:
+             out: TextIO | None = None, *, roundtrip: bool = False,
+             clock: Clock | None = None) -> int:
     """Run the demo against ``broker``; the exit code.
 
     ``broker``: "sim" (the embedded simulated gateway + the ib_insync adapter), "placeholder"
@@ -283,7 +285,7 @@ def run_demo(broker: str = "sim", config_path: str | Path | None = None,
     if broker not in ("sim", "placeholder", "gateway"):
         raise ValueError(f"broker must be 'sim', 'placeholder' or 'gateway', got {broker!r}")
     base = base_config(config_path)
-    with _gateway(broker) as gw:
+    with _gateway(broker, clock) as gw:
         if broker == "gateway":
             config = base.replace(USE_IB_INSYNC=True)
             print(f"IB gateway at {config.IBKR_HOST}:{config.IBKR_PORT} "
@@ -297,7 +299,7 @@ def run_demo(broker: str = "sim", config_path: str | Path | None = None,
             config = base.replace(USE_IB_INSYNC=False, IBKR_READ_ONLY=False,
                                   TRADING_MODE="paper")
             print("Placeholder broker IBKRApi (in memory, deterministic)", file=out)
-        trader = Trader(config=config, connect=False)
+        trader = Trader(config=config, connect=False, clock=clock)
         try:
             return Demo(trader, out).run(roundtrip=roundtrip)
         finally:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from src.brokers.base import DIRECTIONS, PRICE_TYPES
+from src.utils.clock import SYSTEM_CLOCK
 
 
 def _new_id() -> str:
@@ -29,7 +30,7 @@ class Signal:
     price_type: str = "LIMIT"
     limit_price: float | None = None  # None: the spread's mid debit, rounded to 0.05
     id: str = field(default_factory=_new_id)
-    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created: datetime = field(default_factory=lambda: SYSTEM_CLOCK.now())  # or created=
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol.strip():

@@ -23,6 +23,7 @@ from src.app.executor import TradeExecutor, TradeRecord
 from src.app.risk import RiskManager
 from src.app.signals import Signal
 from src.brokers.base import BrokerApi
+from src.utils.clock import Clock
 from src.utils.logger import log_debug, log_error, log_info, log_warning
 
 Outcome = tuple[str, Any]  # (status, result): REJECTED/reason, PLACED|QUEUED|FAILED/TradeRecord
@@ -32,14 +33,15 @@ class Trader:
     """Runs the trading loop against one broker (see the module docstring)."""
 
     def __init__(self, config_file: str = "config.yaml", *, config: Config | None = None,
-                 broker: BrokerApi | None = None, connect: bool = True) -> None:
+                 broker: BrokerApi | None = None, connect: bool = True,
+                 clock: Clock | None = None) -> None:
         self.config = config if config is not None else Config.from_yaml(config_file)
         log_info(f"Initialized trader with {self.config.TRADING_MODE} mode")
         use_ib_insync = self.config.USE_IB_INSYNC
         if broker is None:
             from src.brokers import get_broker_api
 
-            broker = get_broker_api(self.config, use_ib_insync=use_ib_insync)
+            broker = get_broker_api(self.config, use_ib_insync=use_ib_insync, clock=clock)
         self.broker_api: BrokerApi = broker
         if connect and not self.broker_api.connected:
             connected = self.broker_api.connect()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from src.brokers.base import BrokerApi
 from src.brokers.ibkr_api import IBKRApi
+from src.utils.clock import Clock
 
 if TYPE_CHECKING:
     from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
@@ -29,10 +30,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def get_broker_api(config: Any, use_ib_insync: bool = True) -> BrokerApi:
-    """``IBKRIBInsyncApi(config)`` (the real adapter) or ``IBKRApi(config)`` (the placeholder)."""
+def get_broker_api(config: Any, use_ib_insync: bool = True, *,
+                   clock: Clock | None = None) -> BrokerApi:
+    """``IBKRIBInsyncApi(config)`` (the real adapter) or ``IBKRApi(config)`` (the placeholder);
+    ``clock`` (default: the system clock) is what either asks "what day is it"."""
     if use_ib_insync:
         from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
 
-        return IBKRIBInsyncApi(config)
-    return IBKRApi(config)
+        return IBKRIBInsyncApi(config, clock=clock)
+    return IBKRApi(config, clock=clock)

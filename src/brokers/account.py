@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from src.brokers import translate
+from src.utils.clock import wall_now
 from src.utils.logger import log_info
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class AccountService:
         """The contract's account summary dict."""
         api = self.api
         values = api.ib.accountValues(api.account_id)
-        return translate.account_summary(list(values), api.account_id, datetime.now())
+        return translate.account_summary(list(values), api.account_id, wall_now(api.clock))
 
     def rebuild(self) -> dict[str, dict[str, Any]]:
         """Replace ``api.positions`` with the gateway's positions + portfolio; return a copy."""
@@ -66,7 +67,7 @@ class AccountService:
     def on_account_value(self, value: Any) -> None:
         """``accountValueEvent``: values are read from ib_insync's state; remember the time."""
         if self._mine(getattr(value, "account", "")):
-            self.last_value_time = datetime.now()
+            self.last_value_time = wall_now(self.api.clock)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -5,8 +5,11 @@ It honours the whole drop-in contract (docs/contract.md) in memory, deterministi
 * prices: every symbol of a small universe has a fixed starting price; the underlying follows a
   deterministic path (a sine wave, ``seed`` shifts its phase) that advances one step per
   :meth:`handle_callbacks`;
-* option chains: weekly Friday expirations strictly after ``today`` × strikes around the money,
-  quoted and greeked with a small Black–Scholes (with rho);
+* option chains: the listed weekly expirations (each week's Friday, the business day before when
+  it is an exchange holiday; today's until the 16:00 New York close, see
+  :mod:`src.utils.market_calendar`) × strikes around the money, quoted and greeked with the
+  shared Black–Scholes kernel (with rho), time to expiry from the injected clock to the
+  expiration's close;
 * orders: MARKET fills at once at the spread's mid debit; a marketable LIMIT fills at once, any
   other rests until the price path crosses it (a limit far from the market rests forever) and
   can be cancelled;
@@ -25,7 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Any
 
 from src.brokers import validation
@@ -34,6 +37,8 @@ from src.brokers.errors import NotConnected, ReadOnlyViolation
 from src.brokers.settings_coerce import read as setting
 from src.models.option import Option, OptionSpread
 from src.models.pricing import black_scholes
+from src.utils import market_calendar
+from src.utils.clock import Clock, clock_for, wall_now
 from src.utils.logger import log_error, log_info, log_warning
 
 # symbol -> (starting price, volatility); the same names as the simulated gateway's universe.
@@ -55,16 +60,14 @@ def occ_symbol(underlying: str, expiration: date, right: str, strike: float) -> 
     return f"{underlying:<6}{expiration:%y%m%d}{right}{round(strike * 1000):08d}"
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class IBKRApi:
     """The simulated placeholder broker (see the module docstring)."""
 
     def __init__(self, config: object = None, *, seed: int = 0,
-                 today: date | None = None) -> None:
+                 today: date | None = None, clock: Clock | None = None) -> None:
         self.config = config
+        # "what day is it" (New York) and timestamps; ``today=`` (older keyword) pins 10:00 NY
+        self.clock: Clock = clock_for(today, clock)
         self.host: str = setting(config, "IBKR_HOST", "127.0.0.1")
         self.port: int = setting(config, "IBKR_PORT", 7497)
         self.client_id: int = setting(config, "IBKR_CLIENT_ID", 1)
@@ -82,7 +85,6 @@ class IBKRApi:
         self.available = True
         self.market_open = True
         self._seed = seed
-        self._today = today or date.today()
         self._tick = 0
         self._cash = STARTING_CASH
         self._realized = 0.0
@@ -145,7 +147,7 @@ class IBKRApi:
                       strike: float) -> Option:
         spot = self._spot(symbol)
         vol = UNIVERSE[symbol][1] * (1 + 0.5 * math.log(strike / spot) ** 2)
-        years = (expiration - self._today).days / 365.0
+        years = market_calendar.years_to_expiry(expiration, self.clock)
         g = black_scholes(spot, strike, years, vol, RISK_FREE_RATE, right)
         price, delta, gamma, theta, vega, rho = g.price, g.delta, g.gamma, g.theta, g.vega, g.rho
         half = max(0.01, round(price * 0.01, 2))
@@ -161,9 +163,7 @@ class IBKRApi:
         )
 
     def _expirations(self) -> list[date]:
-        days_to_friday = (4 - self._today.weekday()) % 7 or 7
-        first = self._today + timedelta(days=days_to_friday)
-        return [first + timedelta(weeks=i) for i in range(self.chain_expirations)]
+        return market_calendar.listed_weeklies(self.clock, self.chain_expirations)
 
     def _strikes(self, symbol: str) -> list[float]:
         base = UNIVERSE[symbol][0]
@@ -187,7 +187,7 @@ class IBKRApi:
             last = self._spot(symbol)
             base = UNIVERSE[symbol][0]
             return {
-                "symbol": symbol, "timestamp": _now().isoformat(), "last": last,
+                "symbol": symbol, "timestamp": self.clock.now().isoformat(), "last": last,
                 "bid": round(last - 0.01, 2), "ask": round(last + 0.01, 2),
                 "volume": 1_000_000 + 10_000 * self._tick,
                 "high": round(base * (1 + PATH_AMPLITUDE), 2),
@@ -253,7 +253,7 @@ class IBKRApi:
                 "price_type": price_type,
                 "limit_price": None if price_type == "MARKET" else float(limit_price or 0.0),
                 "status": "Submitted", "filled": 0.0, "remaining": float(contracts),
-                "filled_price": None, "submit_time": datetime.now(), "fill_time": None,
+                "filled_price": None, "submit_time": wall_now(self.clock), "fill_time": None,
                 "order_ref": order_ref or f"{option_spread.spread_type}_{order_id}",
                 "perm_id": 900_000 + int(order_id), "legs": legs,
                 "executions": [], "commissions": [],
@@ -272,7 +272,8 @@ class IBKRApi:
             raise RuntimeError("market is closed (error 201: order rejected)")
         if symbol not in UNIVERSE:
             raise RuntimeError(f"no security definition for {symbol!r} (error 200)")
-        if spread.expiration is None or spread.expiration <= self._today:
+        if spread.expiration is None \
+                or spread.expiration < market_calendar.first_live_expiry(self.clock):
             raise RuntimeError(f"option expiration {spread.expiration} is not in the future")
 
     def _leg_prices(self, order_id: str) -> tuple[float, float]:
@@ -296,7 +297,7 @@ class IBKRApi:
         spread = self._spreads[order_id]
         qty = int(order["remaining"])
         sign = 1 if order["direction"] == "LONG" else -1  # SHORT sells the spread: legs flip
-        when = datetime.now()
+        when = wall_now(self.clock)
         executions, commissions = order["executions"], order["commissions"]
         for leg, leg_sign, price in ((spread.long_leg, sign, long_px),
                                      (spread.short_leg, -sign, short_px)):
@@ -400,14 +401,14 @@ class IBKRApi:
         """Every contract key (floats); ``{error, timestamp}`` when not connected."""
         with self.lock:
             if not self.connected:
-                return {"error": "Not connected to IBKR", "timestamp": _now().isoformat()}
+                return {"error": "Not connected to IBKR", "timestamp": self.clock.now().isoformat()}
             self._mark_positions()
             value = sum((row["market_value"] for row in self.positions.values()), 0.0)
             gross = sum((abs(row["market_value"]) for row in self.positions.values()), 0.0)
             equity = self._cash + value
             initial, maint = 0.2 * gross, 0.15 * gross
             return {
-                "timestamp": _now().isoformat(), "account_id": self.account_id,
+                "timestamp": self.clock.now().isoformat(), "account_id": self.account_id,
                 "cash_balance": round(self._cash, 2), "net_liquidation": round(equity, 2),
                 "equity_with_loan": round(equity, 2), "initial_margin_req": round(initial, 2),
                 "maintenance_margin_req": round(maint, 2),

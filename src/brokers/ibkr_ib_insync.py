@@ -23,7 +23,6 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from ib_insync import IB
@@ -50,6 +49,7 @@ from src.brokers.orders_service import OrderService
 from src.brokers.settings_coerce import read as setting
 from src.brokers.translate import snapshot
 from src.models.option import Option, OptionSpread
+from src.utils.clock import SYSTEM_CLOCK, Clock, wall_now
 from src.utils.logger import log_debug, log_error, log_info, log_warning
 
 __all__ = ["IB", "IBKRIBInsyncApi"]
@@ -129,8 +129,10 @@ class IBKRIBInsyncApi:
         max_streams: int | None = None,
         reconnect_rng: random.Random | None = None,
         reconnect_sleep: Callable[[float], Awaitable[Any]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.clock: Clock = clock or SYSTEM_CLOCK  # "what day is it" (New York), timestamps
         self.raise_errors = raise_errors
         self.host: str = setting(config, "IBKR_HOST", "127.0.0.1")
         self.port: int = setting(config, "IBKR_PORT", 7497)
@@ -508,7 +510,8 @@ class IBKRIBInsyncApi:
             return self._loop.call(self.account_service.summary, timeout=self.request_timeout)
         except Exception as exc:  # noqa: BLE001 - the contract: error dict
             return self._failed(exc, "getting account summary", {
-                "error": str(exc) or type(exc).__name__, "timestamp": datetime.now().isoformat()})
+                "error": str(exc) or type(exc).__name__,
+                "timestamp": wall_now(self.clock).isoformat()})
 
     def get_positions(self) -> dict[str, dict[str, Any]]:
         """Positions by symbol (options by local symbol), following the gateway; ``{}`` offline."""

@@ -24,7 +24,7 @@ import contextlib
 import statistics
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from ib_insync import Option as IBOption
@@ -36,7 +36,9 @@ from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer
 from src.models.option import Option
+from src.utils.clock import trading_date, wall_now
 from src.utils.logger import log_debug, log_info, log_warning
+from src.utils.market_calendar import first_live_expiry
 
 if TYPE_CHECKING:
     from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
@@ -186,7 +188,7 @@ class MarketDataService:
             event += on_update
         try:
             await asyncio.wait_for(asyncio.shield(waiter), self.api.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log_debug(f"No full quote for {stream.symbol} within the timeout; partial data")
         except BrokerError:
             pass  # stream.error holds it: quote() drops the line and raises
@@ -209,7 +211,7 @@ class MarketDataService:
             error = stream.error
             self.unsubscribe(symbol)
             raise error
-        return translate.market_data(symbol, stream.ticker, datetime.now())
+        return translate.market_data(symbol, stream.ticker, wall_now(self.api.clock))
 
     # --- option chains ----------------------------------------------------------------------
 
@@ -217,7 +219,7 @@ class MarketDataService:
         api = self.api
         ib = api.ib
         stock = await self.qualify_stock(symbol)
-        key = (symbol, date.today())
+        key = (symbol, trading_date(api.clock))  # option parameters: cached per NY day
         chains = self.secdefs.get(key)
         if chains is None:
             found = await asyncio.wait_for(
@@ -233,7 +235,8 @@ class MarketDataService:
         preferred = [c for c in smart if c.tradingClass == symbol] or smart
         trading_class = preferred[0].tradingClass
         expirations = translate.nearest_expirations(
-            [e for c in preferred for e in c.expirations], date.today(), api.chain_expirations)
+            [e for c in preferred for e in c.expirations], first_live_expiry(api.clock),
+            api.chain_expirations)
         if not expirations:
             raise ContractNotFound(f"No future expirations for {symbol}", 200)
         all_strikes = sorted({float(s) for c in preferred for s in c.strikes})
@@ -285,7 +288,7 @@ class MarketDataService:
     async def _expiry_contracts(self, symbol: str, expiry: str, trading_class: str) -> list[Any]:
         """All option contracts of one expiration: ONE wildcard contract-details request, cached
         for the day (listed contracts and their conIds do not change within a session)."""
-        key = (symbol, expiry, trading_class, date.today())
+        key = (symbol, expiry, trading_class, trading_date(self.api.clock))
         cached = self.expiry_contracts.get(key)
         if cached is not None:
             return cached
@@ -300,7 +303,7 @@ class MarketDataService:
                                 strikes: list[float], price: float, chain: Any) -> None:
         """Add the wanted (strike, right) pairs a wildcard answer lacks, built from the secdef
         parameters and qualified in one batched request (:mod:`~src.brokers.chain_fallback`)."""
-        today = date.today()
+        today = trading_date(self.api.clock)  # the failed-to-qualify set lasts one NY day
         wanted = translate.nearest_strikes(strikes, price, self.api.chain_strikes)
         trading_class = chain_fallback.text_field(getattr(chain, "tradingClass", ""))
         multiplier = chain_fallback.text_field(getattr(chain, "multiplier", ""))
@@ -372,7 +375,7 @@ class MarketDataService:
                 try:
                     tickers = await asyncio.wait_for(
                         ib_request(api.ib, "reqTickers", contract), api.request_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     partial = api.ib.ticker(contract)
                     log_debug(f"Snapshot timeout for {getattr(contract, 'localSymbol', '')}")
                     return partial

@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import os
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from src.brokers import translate
@@ -26,6 +25,7 @@ from src.brokers.errors import (
 )
 from src.brokers.ib_loop import ib_request
 from src.models.option import OptionSpread
+from src.utils.clock import wall_now
 from src.utils.logger import log_debug, log_info, log_warning
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class OrderService:
                                           direction)
             trade = api.ib.placeOrder(bag, order)
             order_id = str(trade.order.orderId)
-            now = datetime.now()
+            now = wall_now(api.clock)
             record = translate.order_record(
                 order_id=order_id, symbol=symbol, direction=direction, contracts=contracts,
                 spread=spread, price_type=price_type, limit_price=limit_price, order_ref=ref,
@@ -194,7 +194,7 @@ class OrderService:
         self._ack[order_id] = waiter
         try:
             await asyncio.wait_for(waiter, self.api.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log_warning(f"Order #{order_id}: no acknowledgement within "
                         f"{self.api.request_timeout:.0f}s; still tracked")
         finally:
@@ -232,7 +232,7 @@ class OrderService:
         trade = self.trades.get(order_id)
         if trade is None:
             return
-        now = datetime.now()
+        now = wall_now(self.api.clock)
         with self.api.lock:
             record = self.api.orders.get(order_id)
             if record is None:
@@ -364,7 +364,7 @@ class OrderService:
             else:
                 try:
                     confirmed = await asyncio.wait_for(asyncio.shield(waiter), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     log_warning(f"Order {order_id} cancel sent, not yet confirmed")
                     return True
             self.refresh(order_id)
@@ -452,7 +452,7 @@ class OrderService:
                     or getattr(order, "clientId", None) != api.client_id \
                     or order_id in api.orders or self.order_id_for(trade) is not None:
                 continue
-            record = translate.adopted_record(trade, order_id, datetime.now())
+            record = translate.adopted_record(trade, order_id, wall_now(api.clock))
             with api.lock:
                 api.orders[order_id] = record
             self._track(order_id, trade)

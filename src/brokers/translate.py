@@ -242,7 +242,10 @@ def nearest_strikes(strikes: Iterable[float], price: float, count: int) -> list[
 
 
 def nearest_expirations(expirations: Iterable[str], today: date, count: int) -> list[str]:
-    """The ``count`` nearest expirations on or after ``today`` (YYYYMMDD strings, ascending)."""
+    """The ``count`` nearest expirations on or after ``today`` (YYYYMMDD strings, ascending).
+
+    ``today`` is the first expiration date still trading: the New York date before the 16:00
+    close, the next day after it (``market_calendar.first_live_expiry(clock)``)."""
     future = []
     for e in set(expirations):
         try:

@@ -7,13 +7,15 @@ Subscriptions are per session and die with it (``detach``); the numbers come fro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from src.simulator import order_codec as codec
 from src.simulator.account import AccountBook, PositionState, account_value_rows
 from src.simulator.order_codec import req_int, req_str
+from src.utils.clock import Clock
 
 if TYPE_CHECKING:
     from src.simulator.server import Session
@@ -25,16 +27,17 @@ class AccountFeed:
     """reqPositions / reqAccountUpdates / reqAccountUpdatesMulti / reqAccountSummary."""
 
     def __init__(self, book: AccountBook, accounts: list[str], sessions: dict[int, Session],
-                 clock: Callable[[], float]) -> None:
+                 clock: Clock, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.book = book
         self.accounts = accounts
         self._sessions = sessions  # shared with the engine: session_id -> attached session
         self.clock = clock
+        self.monotonic = monotonic
         self._position_subs: set[int] = set()
         self._account_subs: dict[int, str] = {}  # session_id -> account
         self._multi_subs: dict[tuple[int, int], tuple[list[str], str]] = {}
         self._summary_subs: dict[tuple[int, int], str] = {}  # (session_id, reqId) -> tags
-        self._last_push = 0.0
+        self._last_push: float | None = None
 
     def handlers(self) -> dict[int, Callable[[Session, list[str]], None]]:
         return {6: self.req_account_updates, 61: self.req_positions,
@@ -52,8 +55,8 @@ class AccountFeed:
 
     def on_prices(self) -> None:
         """Re-value the portfolio for subscribers, at most every PUSH_INTERVAL seconds."""
-        now = self.clock()
-        if now - self._last_push >= PUSH_INTERVAL:
+        now = self.monotonic()
+        if self._last_push is None or now - self._last_push >= PUSH_INTERVAL:
             self._last_push = now
             for account in self.accounts:
                 self.push_account(account, portfolio=True)
@@ -89,7 +92,7 @@ class AccountFeed:
             for pos in self.book.get(account).positions.values():
                 if pos.quantity != 0:
                     session.send(*self._portfolio_fields(pos))
-        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        now = self.clock.now().astimezone(UTC)
         session.send(*codec.encode_account_time(now.strftime("%H:%M")))
 
     def _portfolio_fields(self, pos: PositionState) -> list[codec.Field]:

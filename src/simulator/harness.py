@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from src.simulator.market import Market, load_universe
 from src.simulator.marketdata import MarketData
 from src.simulator.server import Engine, GatewayServer
+from src.utils.clock import Clock, clock_for
 
 log = logging.getLogger("src.simulator.harness")
 
@@ -38,13 +39,13 @@ class GatewayRuntime:
                  universe: str | Path | Mapping[str, Any] | None = None,
                  step_seconds: float | None = None, max_lines: int = 100, max_rate: int = 50,
                  engine_factory: EngineFactory | None = None, farm_notices: bool = True,
-                 today: date | None = None) -> None:
+                 today: date | None = None, clock: Clock | None = None) -> None:
         uni = dict(universe) if isinstance(universe, Mapping) else load_universe(universe)
         if step_seconds is not None:
             if step_seconds <= 0:
                 raise ValueError("step_seconds must be > 0")
             uni["step_seconds"] = step_seconds
-        self.market = Market(uni, seed=seed, today=today)
+        self.market = Market(uni, seed=seed, clock=clock_for(today, clock))
         self.accounts = list(accounts)
         self.engine = (engine_factory or default_engine)(self.market, self.accounts)
         self.marketdata = MarketData(self.market, max_lines=max_lines)
@@ -52,7 +53,7 @@ class GatewayRuntime:
         self.server = GatewayServer(
             self.engine, self.accounts, components=[self.marketdata], port=port,
             latency_ms=latency_ms, pacing=pacing, max_rate=max_rate, farm_notices=farm_notices,
-            loop=self.loop)
+            loop=self.loop, clock=self.market.clock)
         self._step_handle: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -107,12 +108,13 @@ class SimulatedGateway:
                  universe: str | Path | Mapping[str, Any] | None = None,
                  step_seconds: float | None = None, max_lines: int = 100, max_rate: int = 50,
                  engine_factory: EngineFactory | None = None, farm_notices: bool = True,
-                 today: date | None = None) -> None:
+                 today: date | None = None, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock_for(today, clock)
         self._kwargs: dict[str, Any] = dict(
             port=port, seed=seed, latency_ms=latency_ms, accounts=list(accounts),
             pacing=pacing, universe=universe, step_seconds=step_seconds, max_lines=max_lines,
             max_rate=max_rate, engine_factory=engine_factory, farm_notices=farm_notices,
-            today=today)
+            clock=self.clock)
         if latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,6 +1,12 @@
 """The simulated market: universe (from universe.yaml), seeded random walk, quotes, greeks.
 
 Everything here runs on the gateway's loop thread (see the seam); no locks.
+
+Time comes from one injected :class:`~src.utils.clock.Clock` (New York): the listed weekly
+expirations are the exchange's (:mod:`src.utils.market_calendar`: a Friday holiday moves the
+expiration to the business day before), an expiration is listed until the 16:00 New York close of
+its day and dropped from the chain and from contract lookups at the close, and time to expiry for
+pricing runs from the clock's instant to that close (floored at half an hour).
 """
 
 from __future__ import annotations
@@ -8,8 +14,8 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +24,8 @@ import yaml
 
 from src.models.pricing import Greeks, black_scholes
 from src.simulator.types import SimContract
+from src.utils import market_calendar
+from src.utils.clock import Clock, clock_for, trading_date
 
 STOCK_EXCHANGES = ("SMART", "NASDAQ", "NYSE", "ARCA", "BATS", "IEX", "ISLAND", "AMEX")
 OPTION_EXCHANGES = ("SMART", "CBOE", "AMEX", "ISE", "PHLX", "BOX", "MIAX", "PSE", "BATS")
@@ -73,11 +81,14 @@ def occ_symbol(symbol: str, expiry: str, right: str, strike: float) -> str:
     return f"{symbol:<6}{expiry[2:]}{right}{int(round(strike * 1000)):08d}"
 
 
-def weekly_fridays(today: date, count: int) -> list[str]:
-    """``count`` Fridays strictly after ``today`` as YYYYMMDD."""
-    days = (4 - today.weekday()) % 7 or 7
-    first = today + timedelta(days=days)
-    return [(first + timedelta(weeks=i)).strftime("%Y%m%d") for i in range(count)]
+def weekly_expirations(clock: Clock, count: int) -> list[str]:
+    """The ``count`` weekly expirations listed at the clock's instant, as YYYYMMDD (each week's
+    Friday, or the business day before when it is a holiday; today's until the 16:00 close)."""
+    return [d.strftime("%Y%m%d") for d in market_calendar.listed_weeklies(clock, count)]
+
+
+def _expiry_date(exp: str) -> date:
+    return date(int(exp[:4]), int(exp[4:6]), int(exp[6:]))
 
 
 def _right(value: str) -> str:
@@ -100,9 +111,9 @@ class Market:
     """Contracts, prices and quotes of the simulated gateway."""
 
     def __init__(self, universe: Mapping[str, Any] | None = None, *, seed: int = 0,
-                 today: date | None = None) -> None:
+                 today: date | None = None, clock: Clock | None = None) -> None:
         uni = dict(universe) if universe is not None else load_universe()
-        self.today = today or date.today()
+        self.clock: Clock = clock_for(today, clock)
         self.rate = float(uni.get("risk_free_rate", 0.04))
         self.step_seconds = float(uni.get("step_seconds", 0.25))
         if self.step_seconds <= 0:
@@ -115,15 +126,32 @@ class Market:
         self.chains: dict[str, Chain] = {}
         self._options_by_symbol: dict[str, list[SimContract]] = {}
         self._by_local: dict[str, SimContract] = {}
-        self._years: dict[str, float] = {}
+        self._closes: dict[str, datetime] = {}  # expiration -> its 16:00 New York close
         self._cache: dict[int, tuple[int, Quote]] = {}
         for spec in uni["stocks"]:
             self._add_stock(spec)
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, *, seed: int = 0,
-                  today: date | None = None) -> Market:
-        return cls(load_universe(path), seed=seed, today=today)
+                  today: date | None = None, clock: Clock | None = None) -> Market:
+        return cls(load_universe(path), seed=seed, today=today, clock=clock)
+
+    @property
+    def today(self) -> date:
+        """The clock's New York trading date."""
+        return trading_date(self.clock)
+
+    # -- time ---------------------------------------------------------------------------
+    def is_live(self, expiry: str) -> bool:
+        """Is ``expiry`` (YYYYMMDD) still trading at the clock's instant (before its close)?"""
+        close = self._closes.get(expiry)
+        return close is None or self.clock.now() < close
+
+    def years(self, expiry: str) -> float:
+        """Time to ``expiry``'s close in years, from the clock (floored, see the calendar)."""
+        close = self._closes[expiry]
+        seconds = (close - self.clock.now()).total_seconds()
+        return max(market_calendar.MIN_YEARS, seconds / (365.0 * 86400.0))
 
     # -- construction -------------------------------------------------------------------
     def _add_stock(self, spec: Mapping[str, Any]) -> None:
@@ -158,15 +186,14 @@ class Market:
         base = int(opt["con_id_base"]) if "con_id_base" in opt else under.con_id * 1000
         if n_exp < 1 or n_strikes < 1 or step <= 0:
             raise ValueError(f"universe: bad option chain spec for {under.symbol}")
-        expirations = weekly_fridays(self.today, n_exp)
+        expirations = weekly_expirations(self.clock, n_exp)
         centre = round(price / step) * step
         strikes = [round(centre + (i - n_strikes // 2) * step, 4) for i in range(n_strikes)]
         strikes = [k for k in strikes if k > 0]
         chain = Chain(under.symbol, under.con_id, under.symbol, expirations, strikes)
         options: list[SimContract] = []
         for ei, exp in enumerate(expirations):
-            d = date(int(exp[:4]), int(exp[4:6]), int(exp[6:]))
-            self._years[exp] = ((d - self.today).days + 0.7) / 365.0
+            self._closes[exp] = market_calendar.expiry_close(_expiry_date(exp))
             for si, k in enumerate(strikes):
                 for ri, right in enumerate(("C", "P")):
                     c = SimContract(
@@ -222,6 +249,7 @@ class Market:
             return []
         exchange = exchange.upper()
         r = _right(right)
+        now = self.clock.now()
         if sec_type == "STK" or (sec_type == "" and not (expiry or strike or r)):
             ok = not exchange or exchange in STOCK_EXCHANGES
             return [stock.contract] if ok else []
@@ -236,13 +264,19 @@ class Market:
         out = [
             c for c in self._options_by_symbol.get(symbol, ())
             if (not expiry or c.last_trade_date.startswith(expiry))
+            and now < self._closes[c.last_trade_date]
             and (not strike or abs(c.strike - strike) < 1e-6)
             and (not r or c.right == r)
         ]
         return out
 
     def chain(self, symbol: str) -> Chain | None:
-        return self.chains.get(symbol.upper())
+        """The option chain of ``symbol`` as listed now (expirations past their close dropped)."""
+        chain = self.chains.get(symbol.upper())
+        if chain is None:
+            return None
+        live = [e for e in chain.expirations if self.is_live(e)]
+        return chain if len(live) == len(chain.expirations) else replace(chain, expirations=live)
 
     # -- prices (seam) ------------------------------------------------------------------
     def underlying_price(self, symbol: str) -> float:
@@ -291,12 +325,12 @@ class Market:
         st = self.stocks[c.symbol]
         spot = st.price
         iv = self.implied_vol(c, spot)
-        g = black_scholes(spot, c.strike, self._years[c.last_trade_date], iv, self.rate, c.right)
+        g = black_scholes(spot, c.strike, self.years(c.last_trade_date), iv, self.rate, c.right)
         theo = max(g.price, 0.01)
         half = max(0.01, min(0.25, round(theo * 0.02, 2)))
         bid = max(0.01, round(theo - half, 2))
         ask = round(max(bid + 0.01, theo + half), 2)
-        g0 = black_scholes(st.close, c.strike, self._years[c.last_trade_date],
+        g0 = black_scholes(st.close, c.strike, self.years(c.last_trade_date),
                            self.implied_vol(c, st.close), self.rate, c.right)
         seed = c.con_id % 97
         return Quote(
@@ -335,3 +369,4 @@ class Market:
         st.high = max(st.high, st.price)
         st.low = min(st.low, st.price)
         self.version += 1
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from src.simulator import order_codec as codec
@@ -19,6 +19,7 @@ from src.simulator.account_feed import AccountFeed
 from src.simulator.order_codec import req_int as _int
 from src.simulator.order_codec import req_str as _str
 from src.simulator.types import OrderRequest, SimContract, SimFill, SimOrder
+from src.utils.clock import NEW_YORK, SYSTEM_CLOCK, Clock, trading_date
 from src.utils.logger import log_debug, log_warning
 
 FINAL_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
@@ -39,14 +40,17 @@ class OrderEngine:
     def __init__(self, market: MarketView, accounts: list[str], *,
                  commission_per_contract: float = 0.65, min_commission: float = 1.0,
                  starting_cash: float = 1_000_000.0,
-                 clock: Callable[[], float] = _time.time) -> None:
+                 clock: Clock | None = None,
+                 monotonic: Callable[[], float] = _time.monotonic) -> None:
         self.market = market
         self.accounts = list(accounts)
         self.book = AccountBook(market, self.accounts, starting_cash)
         self.commission_per_contract = commission_per_contract
         self.commission_per_share = 0.005
         self.min_commission = min_commission
-        self.clock = clock
+        # Timestamps and "today" come from the clock (default: the market's); push intervals are
+        # durations and use ``monotonic``.
+        self.clock: Clock = clock or getattr(market, "clock", None) or SYSTEM_CLOCK
         self.market_open = True
         self.orders: dict[int, SimOrder] = {}  # by permId
         self.fills: list[SimFill] = []
@@ -56,7 +60,7 @@ class OrderEngine:
         self._exec_seq = 0
         self._sessions: dict[int, Session] = {}
         self._auto_bind: set[int] = set()
-        self.feed = AccountFeed(self.book, self.accounts, self._sessions, clock)
+        self.feed = AccountFeed(self.book, self.accounts, self._sessions, self.clock, monotonic)
 
     # ------------------------------------------------------------ seam API
     def handlers(self) -> dict[int, Handler]:
@@ -297,7 +301,7 @@ class OrderEngine:
     def _fill(self, order: SimOrder, price: float) -> None:
         req = order.request
         qty = order.remaining
-        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        now = self.clock.now().astimezone(UTC)
         stamp = now.strftime("%Y%m%d  %H:%M:%S")
         self._exec_seq += 1
         base = f"0000e0d5.{int(now.timestamp()):08x}.{self._exec_seq:02d}"
@@ -353,8 +357,8 @@ class OrderEngine:
     def _finalize(self, order: SimOrder, status: str) -> None:
         order.status = status
         order.completed_status = status
-        order.completed_time = datetime.fromtimestamp(
-            self.clock(), timezone.utc).strftime("%Y%m%d %H:%M:%S UTC")
+        order.completed_time = self.clock.now().astimezone(UTC).strftime(
+            "%Y%m%d %H:%M:%S UTC")
 
     # ------------------------------------------------------------ cancelling
     def _cancel_order(self, session: Session, fields: list[str]) -> None:
@@ -422,11 +426,11 @@ class OrderEngine:
         acct, since, symbol = _str(fields, 3), _str(fields, 4), _str(fields, 5)
         sec_type, exchange, side = _str(fields, 6), _str(fields, 7), _str(fields, 8)
         since_key = _time_key(since) if since else ""
-        today = datetime.fromtimestamp(self.clock(), timezone.utc).strftime("%Y%m%d")
+        today = trading_date(self.clock)  # the New York trading day, like TWS's "today"
         wanted_side = {"BUY": "BOT", "SELL": "SLD"}.get(side.upper(), side.upper())
         for f in self.fills:
             key = _time_key(f.time)
-            if not key.startswith(today) or (since_key and key < since_key):
+            if _ny_day(key) != today or (since_key and key < since_key):
                 continue
             if (client_id and f.client_id != client_id) or (acct and f.account != acct) \
                     or (symbol and f.contract.symbol != symbol) \
@@ -446,6 +450,12 @@ class OrderEngine:
     def _send_to_owner(self, order: SimOrder, fields: list[codec.Field]) -> None:
         for s in self._owner_sessions(order):
             s.send(*fields)
+
+
+def _ny_day(key: str) -> date:
+    """The New York date of a fill's UTC time key ('YYYYMMDDHH:MM:SS')."""
+    utc = datetime.strptime(key[:16], "%Y%m%d%H:%M:%S").replace(tzinfo=UTC)
+    return utc.astimezone(NEW_YORK).date()
 
 
 def _time_key(text: str) -> str:

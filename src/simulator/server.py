@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any, Protocol
 
 from src.simulator import wire
 from src.simulator.faults import CONNECT_NOTICES, ERROR_TEXTS, NOTICE_TEXTS
+from src.utils.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("src.simulator.server")
 
@@ -199,7 +200,10 @@ class GatewayServer:
                  host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0,
                  pacing: bool = True, max_rate: int = 50, farm_notices: bool = True,
                  record_limit: int = 200_000,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or getattr(getattr(engine, "market", None), "clock",
+                                             None) or SYSTEM_CLOCK
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError(f"host: the simulator binds 127.0.0.1 only, got {host!r}")
         if not accounts:
@@ -364,7 +368,7 @@ class GatewayServer:
             log.warning("session %d: %s", s.session_id, e)
             s.abort()
             return
-        conn_time = time.strftime("%Y%m%d %H:%M:%S", time.gmtime()) + " UTC"
+        conn_time = self.clock.now().astimezone(UTC).strftime("%Y%m%d %H:%M:%S") + " UTC"
         s.send(s.server_version, conn_time)
 
     def _start_api(self, s: Session, args: list[str]) -> None:
@@ -411,7 +415,7 @@ class GatewayServer:
         s.send(15, 1, ",".join(self.accounts))
 
     def _req_current_time(self, s: Session, args: list[str]) -> None:
-        s.send(49, 1, int(time.time()))
+        s.send(49, 1, int(self.clock.now().timestamp()))
 
     def _start_api_again(self, s: Session, args: list[str]) -> None:
         log.debug("client %d: repeated startApi ignored", s.client_id)

@@ -10,7 +10,7 @@ Tests pin a :class:`FixedClock`.
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, runtime_checkable
 
 import pytz
@@ -31,7 +31,7 @@ class SystemClock:
     """The machine's clock."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def __repr__(self) -> str:
         return "SystemClock()"
@@ -72,13 +72,13 @@ SYSTEM_CLOCK: Clock = SystemClock()
 def _aware(instant: datetime) -> datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"clock instant must be timezone-aware, got naive {instant!r}")
-    return instant.astimezone(timezone.utc)
+    return instant.astimezone(UTC)
 
 
 def ny_datetime(day: date, at: time = time(10, 0)) -> datetime:
     """``day`` at wall-clock ``at`` in New York, as an aware UTC datetime (DST handled)."""
     local = NEW_YORK.localize(datetime.combine(day, at))
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def ny_now(clock: Clock = SYSTEM_CLOCK) -> datetime:
@@ -89,3 +89,21 @@ def ny_now(clock: Clock = SYSTEM_CLOCK) -> datetime:
 def trading_date(clock: Clock = SYSTEM_CLOCK) -> date:
     """The New York calendar date of the clock's instant."""
     return ny_now(clock).date()
+
+
+def wall_now(clock: Clock = SYSTEM_CLOCK) -> datetime:
+    """The clock's instant as a naive host-local datetime: the shape of the timestamps the
+    contract's dicts have always carried (``submit_time``, ``timestamp``…), now from the clock."""
+    return clock.now().astimezone().replace(tzinfo=None)
+
+
+def clock_for(today: date | None = None, clock: Clock | None = None) -> Clock:
+    """``clock``; else a clock standing at 10:00 New York on ``today`` (the older ``today=``
+    keyword of the simulator and the placeholder); else :data:`SYSTEM_CLOCK`."""
+    if clock is not None:
+        if today is not None:
+            raise ValueError("give either clock or today, not both")
+        return clock
+    if today is not None:
+        return FixedClock.new_york(today)
+    return SYSTEM_CLOCK

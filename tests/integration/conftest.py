@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import clock_support
 import pytest
 
 _ROOT = str(Path(__file__).resolve().parents[2])
@@ -96,7 +97,7 @@ def gateway() -> Iterator[Any]:
     from src.simulator import SimulatedGateway
 
     with SimulatedGateway(port=0, seed=1, latency_ms=LATENCY_MS, accounts=[ACCOUNT],
-                          pacing=True) as gw:
+                          pacing=True, clock=clock_support.pinned_clock()) as gw:
         yield gw
 
 
@@ -109,7 +110,7 @@ def make_api(gateway: Any) -> Iterator[Callable[..., Any]]:
 
     def _make(connect: bool = True, **overrides: Any) -> Any:
         config = api_config(gateway, **overrides)
-        api = IBKRIBInsyncApi(config)
+        api = IBKRIBInsyncApi(config, clock=gateway.clock)  # the gateway's day is the adapter's
         api.test_client_id = config.IBKR_CLIENT_ID  # for look-ups in gateway.requests
         built.append(api)
         if connect:

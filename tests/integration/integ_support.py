@@ -168,3 +168,20 @@ def set_market_open(gw: Any, value: bool) -> None:
         gw.engine.market_open = value
 
     gw.call(_set)
+
+
+def round_trip(api: Any) -> None:
+    """A request the gateway answers (reqCurrentTime) on the adapter's own connection: when it
+    returns, the gateway has processed everything the adapter sent before it (one socket, in
+    order). The barrier for negative assertions, instead of a fixed sleep."""
+    answer = api._loop.run(lambda: api.ib.reqCurrentTimeAsync(), timeout=10.0)
+    assert answer is not None
+
+
+def market_steps(gw: Any, n: int = 2, timeout: float = 10.0) -> None:
+    """Wait until the gateway's market has taken ``n`` more random-walk steps: each step runs
+    the fill check of resting orders and pushes ticks on the gateway's loop, so afterwards a
+    resting order has had ``n`` chances to fill (no fixed sleep)."""
+    start = gw.call(lambda: gw.market.version)
+    wait_until(lambda: gw.call(lambda: gw.market.version) >= start + n, timeout,
+               what=f"{n} market steps")

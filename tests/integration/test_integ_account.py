@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from integ_support import (
     ACCOUNT,
     MSFT_CON_ID,
     bear_put,
+    round_trip,
     run_in_thread,
     wait_until,
 )
@@ -158,7 +158,7 @@ def test_positions_from_a_thread_and_after_reconnect(gateway: Any, make_api: Any
         api.disconnect()
         _inject(gateway, MSFT_CON_ID, 0, 0.0)  # closed while the adapter is away
         assert api.connect() is True
-        time.sleep(0.2)
+        round_trip(api)
         assert "MSFT" not in api.get_positions(), "a position closed while away came back"
     finally:
         _inject(gateway, MSFT_CON_ID, 0, 0.0)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 import socket
-import time
 import urllib.request
 from typing import Any
 
 import pytest
-from integ_support import ACCOUNT, api_config, run_in_thread, wait_until
+from integ_support import ACCOUNT, api_config, bull_call, run_in_thread, wait_until
 from metrics_support import metric_value
+
+from src.brokers.errors import NotConnected
 
 
 def _free_port() -> int:
@@ -51,19 +52,16 @@ def test_connect_with_configured_account_subscribes_account_updates(
 
 @pytest.mark.allow_ib_errors(patterns=(r"API connection failed", r"Make sure API port"))
 def test_connect_to_a_closed_port_returns_false_and_logs(
-        make_api: Any, caplog: pytest.LogCaptureFixture) -> None:
+        make_api: Any, gateway: Any, caplog: pytest.LogCaptureFixture) -> None:
     api = make_api(connect=False, IBKR_PORT=_free_port(), IBKR_TIMEOUT=2.0)
     with caplog.at_level(logging.ERROR):
-        t0 = time.monotonic()
         assert api.connect() is False
-        elapsed = time.monotonic() - t0
     assert api.connected is False
-    assert elapsed < 10.0
     assert any("Failed to connect to IBKR" in r.getMessage() and r.levelno >= logging.ERROR
                for r in caplog.records)
     # Nothing usable while disconnected; the contract's shapes still hold.
-    with pytest.raises(ValueError):
-        api.place_order("AAPL", "LONG", 1, None, "MARKET")  # type: ignore[arg-type]
+    with pytest.raises(NotConnected):
+        api.place_order("AAPL", "LONG", 1, bull_call(gateway), "MARKET")
     assert api.get_positions() == {}
     data = api.get_market_data("AAPL")
     assert data["symbol"] == "AAPL" and "error" in data

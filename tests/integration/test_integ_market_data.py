@@ -9,15 +9,22 @@ from datetime import date
 from typing import Any
 
 import pytest
-from integ_support import UNKNOWN_SYMBOL, atm_strike, chain_info, run_in_thread
+from integ_support import (
+    UNKNOWN_SYMBOL,
+    atm_strike,
+    chain_info,
+    market_steps,
+    round_trip,
+    run_in_thread,
+)
 from metrics_support import metric_value
+from model_support import assert_true_to_model, gateway_inputs
 
 from src.brokers.base import MARKET_DATA_FIELDS
 from src.models.option import Option
 
 # IBKR_REQUEST_TIMEOUT is 5 s in these tests: an answer well inside it ended on the event
 # (the gateway's error / end message), not on the timeout.
-PROMPT = 3.0
 
 
 def _check_quote(data: dict[str, Any], symbol: str, gw: Any) -> None:
@@ -46,12 +53,10 @@ def test_quote_from_a_thread_without_event_loop(gateway: Any, api: Any) -> None:
 def test_unknown_symbol_quote_is_an_error_dict_promptly(
         api: Any, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR):
-        t0 = time.monotonic()
         data = run_in_thread(api.get_market_data, UNKNOWN_SYMBOL)
-        elapsed = time.monotonic() - t0
     assert data["symbol"] == UNKNOWN_SYMBOL
     assert data.get("error"), data
-    assert elapsed < PROMPT, f"took {elapsed:.2f}s: waited for a timeout, not the error"
+    assert "timed out" not in data["error"], "waited for a timeout, not the gateway's error"
     assert any(r.levelno >= logging.ERROR and UNKNOWN_SYMBOL in r.getMessage()
                and not r.name.startswith("ib_insync") for r in caplog.records)
     # The adapter stays usable after the error.
@@ -82,13 +87,8 @@ def _check_chain(options: list[Option], gw: Any, symbol: str = "AAPL",
         assert o.symbol.strip()
         assert 0 < o.bid <= o.ask, o
         assert o.implied_volatility > 0, o
-        assert o.gamma > 0 and o.vega > 0, o
-        assert o.theta < 0, o
         assert o.rho == 0.0  # ib_insync's OptionComputation has no rho (seed bug)
-        if o.option_type == "call":
-            assert 0 < o.delta <= 1, o
-        else:
-            assert -1 <= o.delta < 0, o
+        assert_true_to_model(o, **gateway_inputs(gw, o))  # the kernel's greeks
 
 
 def test_option_chain_with_greeks(gateway: Any, api: Any) -> None:
@@ -107,8 +107,9 @@ def test_option_chain_matches_the_gateway_model(gateway: Any, api: Any) -> None:
                 if o.expiration == first and o.strike == atm and o.option_type == "call")
     put = next(o for o in options
                if o.expiration == first and o.strike == atm and o.option_type == "put")
-    assert 0.3 < call.delta < 0.7
-    assert abs(call.delta - put.delta - 1.0) < 0.05
+    assert_true_to_model(call, **gateway_inputs(gateway, call))
+    assert_true_to_model(put, **gateway_inputs(gateway, put))
+    assert call.delta - put.delta == pytest.approx(1.0, abs=0.05)  # parity (same vol ± walk)
     found = gateway.call(lambda: gateway.market.match(
         symbol="AAPL", sec_type="OPT", expiry=first.strftime("%Y%m%d"), strike=atm, right="C"))
     bid, ask, _ = gateway.call(gateway.market.quote, found[0].con_id)
@@ -128,20 +129,19 @@ def test_option_chain_size_follows_config(gateway: Any, make_api: Any) -> None:
 def test_unknown_symbol_chain_is_empty_promptly(
         api: Any, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR):
-        t0 = time.monotonic()
         options = run_in_thread(api.get_option_chain, UNKNOWN_SYMBOL)
-        elapsed = time.monotonic() - t0
     assert options == []
-    assert elapsed < PROMPT, f"took {elapsed:.2f}s: waited for a timeout, not the error"
-    assert any(r.levelno >= logging.ERROR and not r.name.startswith("ib_insync")
-               for r in caplog.records)
+    errors = [r.getMessage() for r in caplog.records
+              if r.levelno >= logging.ERROR and not r.name.startswith("ib_insync")]
+    assert errors and not any("timed out" in m for m in errors), errors
 
 
 @pytest.mark.allow_ib_errors(200)
-def test_symbol_without_listed_options_gives_empty_chain_promptly(api: Any) -> None:
-    t0 = time.monotonic()
-    assert api.get_option_chain("MSFT") == []
-    assert time.monotonic() - t0 < PROMPT
+def test_symbol_without_listed_options_gives_empty_chain_promptly(
+        api: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert api.get_option_chain("MSFT") == []
+    assert not any("timed out" in r.getMessage() for r in caplog.records)
 
 
 def _open_lines(gw: Any, client_id: int) -> list[str]:
@@ -179,7 +179,8 @@ def test_a_repeated_chain_streams_fresh_quotes_without_new_requests(
     sent = len(gateway.requests)
     # a move small enough to keep the same strikes nearest the money
     gateway.set_price("AAPL", gateway.market.underlying_price("AAPL") * 1.004)
-    time.sleep(0.3)  # let the moved quotes stream in
+    market_steps(gateway, 2)  # the gateway has pushed the moved quotes...
+    round_trip(api)  # ...and the adapter has read everything sent before this answer
     second = api.get_option_chain("AAPL")
     new = [r for r in gateway.requests[sent:] if r[0] == api.test_client_id]
     assert len(second) == 48

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import clock_support
 import pytest
 from pytest_bdd import given, parsers, then, when
 
@@ -48,6 +49,7 @@ from resilience_support import (  # noqa: E402
     parse_settings,
     place_resting,
     requests_matching,
+    round_trip,
     run_with_timeout,
     timed_call,
     wait_for,
@@ -77,7 +79,8 @@ def gateways() -> Iterator[Callable[..., Any]]:
     started: list[Any] = []
 
     def start(accounts: list[str] | None = None, port: int = 0, **kwargs: Any) -> Any:
-        options: dict[str, Any] = {"seed": 1, "latency_ms": 0, "pacing": True}
+        options: dict[str, Any] = {"seed": 1, "latency_ms": 0, "pacing": True,
+                                   "clock": clock_support.pinned_clock()}
         options.update(kwargs)
         gw = SimulatedGateway(port=port, accounts=accounts or [ACCOUNT], **options)
         gw.__enter__()
@@ -97,7 +100,7 @@ def adapters() -> Iterator[Callable[..., Any]]:
     built: list[Any] = []
 
     def build(gw: Any, client_id: int, **settings: Any) -> Any:
-        api = IBKRIBInsyncApi(make_config(gw, client_id, **settings))
+        api = IBKRIBInsyncApi(make_config(gw, client_id, **settings), clock=gw.clock)
         built.append(api)
         return api
 
@@ -256,7 +259,7 @@ def orders_unchanged(ctx: SimpleNamespace) -> None:
 @then("the gateway received no new order")
 @then("the gateway received no order")
 def no_new_order(ctx: SimpleNamespace) -> None:
-    time.sleep(0.2)  # give a wrongly-sent message time to arrive before asserting its absence
+    round_trip(ctx)  # a wrongly sent message has reached the gateway by now
     sent = requests_matching(new_requests(ctx), PLACE_ORDER)
     assert not sent, f"the gateway received placeOrder: {sent}"
 

@@ -517,3 +517,16 @@ def error_class(name: str) -> type[BaseException]:
     return cls
 
 
+
+
+def round_trip(ctx: Any) -> None:
+    """The barrier before a negative assertion (instead of a fixed sleep): a request the gateway
+    answers (reqCurrentTime) on the adapter's own connection, so the gateway has processed all
+    the adapter sent before it, and the adapter has handled all the gateway sent before the
+    answer (one socket, in order). A disconnected adapter sends nothing; then the gateway's loop
+    is drained instead."""
+    api = ctx.api
+    if api is not None and api.connected:
+        answer = api._loop.run(lambda: api.ib.reqCurrentTimeAsync(), timeout=10.0)
+        assert answer is not None
+    ctx.gw.call(lambda: None)

@@ -30,6 +30,7 @@ from resilience_support import (
     req_fields,
     requests_matching,
     resolve_count,
+    round_trip,
     run_with_timeout,
     wait_for,
 )
@@ -249,7 +250,7 @@ def place_same_ref(ctx: SimpleNamespace, n: int, ref: str) -> None:
 
 @then(parsers.parse('the gateway holds exactly one order with order_ref "{ref}"'))
 def one_order(ctx: SimpleNamespace, ref: str) -> None:
-    time.sleep(0.3)
+    round_trip(ctx)  # a wrongly sent second order has reached the gateway by now
     mine = [o for o in engine_orders(ctx.gw) if o.order_ref == ref]
     assert len(mine) == 1, mine
     ctx.extra["the_order"] = str(mine[0].order_id)

@@ -21,6 +21,7 @@ from resilience_support import (
     record,
     req_fields,
     requests_matching,
+    round_trip,
     run_with_timeout,
     timed_call,
     wait_for,
@@ -46,7 +47,7 @@ def broadcast(ctx: SimpleNamespace, code: int) -> None:
 
 @then("no market data subscription was sent again")
 def no_resubscribe(ctx: SimpleNamespace) -> None:
-    time.sleep(0.5)
+    round_trip(ctx)  # the adapter has handled the broadcast and sent what it would send
     again = requests_matching(new_requests(ctx), REQ_MKT_DATA, ctx.client_id)
     assert not again, f"re-subscribed although data was kept: {again}"
 
@@ -98,7 +99,7 @@ def still_not_reconnected(ctx: SimpleNamespace, seconds: float) -> None:
 
 @then("the adapter stayed connected without reconnecting")
 def stayed_connected(ctx: SimpleNamespace) -> None:
-    time.sleep(0.3)
+    round_trip(ctx)  # the adapter has handled every message sent before the answer
     assert ctx.api.connected is True
     before = ctx.extra.get("reconnects_before")
     if isinstance(before, int):
@@ -136,7 +137,7 @@ def other_last_error(ctx: SimpleNamespace, code: int) -> None:
 
 @then("the adapter is still connected and answers requests")
 def still_connected(ctx: SimpleNamespace) -> None:
-    time.sleep(0.5)
+    round_trip(ctx)
     assert ctx.api.connected is True
     data = run_with_timeout(lambda: ctx.api.get_market_data("AAPL"), 10, "get_market_data")
     assert "error" not in data, data

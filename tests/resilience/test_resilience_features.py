@@ -39,6 +39,7 @@ from resilience_support import (
     req_fields,
     requests_matching,
     resolve_count,
+    round_trip,
     run_with_timeout,
     status_of,
     summarize,
@@ -422,7 +423,7 @@ def same_id(ctx: SimpleNamespace) -> None:
 
 @then(parsers.parse('the gateway holds exactly one order with order_ref "{ref}"'))
 def one_at_gateway(ctx: SimpleNamespace, ref: str) -> None:
-    time.sleep(0.3)  # a wrongly sent second order would arrive by now
+    round_trip(ctx)  # a wrongly sent second order has reached the gateway by now
     mine = [o for o in engine_orders(ctx.gw) if o.order_ref == ref]
     assert len(mine) == 1, f"gateway orders with ref {ref}: {mine}"
     assert str(mine[0].order_id) == ctx.outcome.value

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import clock_support
 import pytest
 from sim_support import ACCOUNT, ENGINE_FACTORY, Client
 
@@ -64,7 +65,8 @@ def ib_module(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def gateway() -> Iterator[SimulatedGateway]:
     with SimulatedGateway(port=0, seed=1, latency_ms=0, accounts=[ACCOUNT], pacing=True,
-                          step_seconds=0.05, engine_factory=ENGINE_FACTORY) as gw:
+                          step_seconds=0.05, engine_factory=ENGINE_FACTORY,
+                          clock=clock_support.pinned_clock()) as gw:
         yield gw
 
 

@@ -187,3 +187,14 @@ class RawClient:
 
 #: None: the real src.simulator.orders.OrderEngine (SIM_STUB_ENGINE=1: a minimal stand-in).
 ENGINE_FACTORY = StubEngine if os.environ.get("SIM_STUB_ENGINE") == "1" else None
+
+
+def market_steps(gw: SimulatedGateway, n: int = 2, timeout: float = 10.0) -> None:
+    """Wait until the gateway's market has taken ``n`` more steps (each runs the fill checks and
+    pushes ticks on the gateway's loop) — a barrier, not a fixed sleep."""
+    start = gw.call(lambda: gw.market.version)
+    deadline = time.monotonic() + timeout
+    while gw.call(lambda: gw.market.version) < start + n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the market took fewer than {n} steps in {timeout}s")
+        time.sleep(0.01)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sim_support import ACCOUNT, Client
+from sim_support import ACCOUNT, Client, market_steps
 
 from src.simulator import SimulatedGateway
 
@@ -60,7 +60,8 @@ def test_limit_order_rests_then_fills_when_crossed(client: Client,
     limit = round(bid - 5.0, 2)
     trade = client(lambda ib: ib.placeOrder(stock, client.mod.LimitOrder("BUY", 5, limit)))
     assert client.wait(_status(trade, "Submitted"))
-    client.sleep(0.2)  # a few market steps: still resting
+    market_steps(gateway, 3)  # three fill checks at the gateway: still resting
+    client(lambda ib: ib.reqCurrentTime())  # round trip: any (wrong) fill would be in
     assert trade.orderStatus.status == "Submitted" and not trade.fills
     gateway.set_price("AAPL", limit - 3.0)  # the ask drops through the limit
     assert client.wait(_done(trade))
@@ -125,7 +126,7 @@ def test_market_closed_rejects_with_201(client: Client, gateway: SimulatedGatewa
     trade = client(lambda ib: ib.placeOrder(stock, client.mod.MarketOrder("BUY", 1)))
     assert client.wait(lambda ib: 201 in errors)
     assert client.wait(_status(trade, "Inactive", "Cancelled"))
-    client.sleep(0.1)
+    client(lambda ib: ib.reqCurrentTime())  # round trip: a (wrong) fill would have arrived
     assert not trade.fills
 
 

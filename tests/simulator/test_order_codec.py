@@ -8,7 +8,6 @@ the right Trade / Fill / CommissionReport / Position / PortfolioItem / AccountVa
 
 from __future__ import annotations
 
-import importlib
 import math
 from types import ModuleType
 from typing import Any
@@ -40,8 +39,8 @@ def capture_place_order(contract: Contract, order: Order, version: int, order_id
     """The placeOrder fields (after msg id 3) the library's own Client encoder sends."""
     client_cls: Any = Client
     if lib == "ib_async":  # same objects, its own encoder (converted field by field)
-        client_cls = importlib.import_module("ib_async.client").Client
-        mod = importlib.import_module("ib_async")
+        client_cls = pytest.importorskip("ib_async.client").Client
+        mod = pytest.importorskip("ib_async")
         contract = _convert(mod, contract)
         order = _convert(mod, order)
     client = client_cls(wrapper=None)
@@ -187,8 +186,8 @@ class Lib:
     """A real IB() of the library, its Wrapper and a Decoder at ``version``."""
 
     def __init__(self, name: str, version: int) -> None:
-        self.mod: ModuleType = importlib.import_module(name)
-        decoder_mod = importlib.import_module(f"{name}.decoder")
+        self.mod: ModuleType = pytest.importorskip(name)
+        decoder_mod = pytest.importorskip(f"{name}.decoder")
         self.ib: Any = self.mod.IB()
         self.wrapper: Any = self.ib.wrapper
         self.wrapper.clientId = 5

@@ -7,6 +7,7 @@ ib_insync's Decoder into a real Wrapper.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from ib_insync.ib import IB
 from src.simulator import order_codec as codec
 from src.simulator.orders import OrderEngine
 from src.simulator.types import SimContract
+from src.utils.clock import FixedClock, ny_datetime
 
 NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 # execDetails (11) field positions: id, reqId, orderId, conId, symbol, secType .. execId(14)
@@ -104,7 +106,8 @@ def market() -> FakeMarket:
 
 @pytest.fixture
 def engine(market: FakeMarket) -> OrderEngine:
-    return OrderEngine(market, ["DU111", "DU222"], clock=lambda: NOW)
+    clock = FixedClock(datetime.fromtimestamp(NOW, UTC))
+    return OrderEngine(market, ["DU111", "DU222"], clock=clock)
 
 
 @pytest.fixture
@@ -593,3 +596,25 @@ def test_inject_position_validates_and_pushes(engine: OrderEngine,
         engine.inject_position("DU111", 9999, 1, 1.0)
     with pytest.raises(ValueError, match="account"):
         engine.inject_position("XX", 1001, 1, 1.0)
+
+
+def test_executions_of_today_are_the_new_york_trading_day(market: FakeMarket) -> None:
+    """A fill at 18:30 New York (23:30 UTC) is still "today" at 19:30 New York, when the UTC
+    date has already turned; the next New York day it is not."""
+    clock = FixedClock.new_york(date(2026, 12, 2), time(18, 30))
+    engine = OrderEngine(market, ["DU111"], clock=clock)
+    session = FakeSession(client_id=5)
+    engine.attach(session)
+    place(engine, session, 1, spy_call(450, 1001), MarketOrder("BUY", 1))
+
+    def executions() -> list[list[str]]:
+        session.clear()
+        call(engine, session, 7, 3, 77, 0, "", "", "", "", "", "")
+        return session.of("11")
+
+    assert len(executions()) == 1
+    clock.advance(timedelta(hours=1))  # 19:30 New York, 00:30 UTC on 12-03
+    assert clock.now().date() == date(2026, 12, 3)
+    assert len(executions()) == 1
+    clock.set(ny_datetime(date(2026, 12, 3), time(9, 30)))
+    assert executions() == []

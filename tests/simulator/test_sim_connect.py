@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,14 +18,20 @@ SYNC_REQUESTS = {61, 5, 99, 6, 76, 7}
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["blocking-thread", "connectAsync"])
-def test_connect_syncs_in_milliseconds(make_client: Callable[..., Client],
-                                       gateway: SimulatedGateway, use_async: bool) -> None:
+def test_connect_syncs_every_startup_request(make_client: Callable[..., Client],
+                                             gateway: SimulatedGateway, use_async: bool) -> None:
     c = make_client(None)
-    t0 = time.perf_counter()
-    c.connect(3, use_async=use_async)
-    elapsed = time.perf_counter() - t0
-    # any start-up request left unanswered would cost ib_insync's 4 s timeout
-    assert elapsed < 1.0
+    errors: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: errors.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger(c.mod.__name__).addHandler(handler)
+    try:
+        c.connect(3, use_async=use_async)
+    finally:
+        logging.getLogger(c.mod.__name__).removeHandler(handler)
+    # a start-up request left unanswered makes ib_insync log "... request timed out" (its 4 s
+    # sync timeout) instead of failing; speed lives in benchmarks/
+    assert not [m for m in errors if "timed out" in m.lower()], errors
     assert c(lambda ib: ib.isConnected())
     assert c(lambda ib: ib.client.serverVersion()) == 176
     assert c(lambda ib: ib.managedAccounts()) == [ACCOUNT]
@@ -40,12 +46,12 @@ def test_client_version_range_is_what_the_library_offers(ib_module: Any) -> None
     assert cls.MinClientVersion == 157 and cls.MaxClientVersion in (176, 178)
 
 
-def test_req_current_time_and_req_ids(client: Client) -> None:
+def test_req_current_time_and_req_ids(client: Client, gateway: SimulatedGateway) -> None:
     now = client(lambda ib: ib.reqCurrentTime())
-    assert abs(now.timestamp() - time.time()) < 5
+    assert int(now.timestamp()) == int(gateway.clock.now().timestamp())  # the gateway's clock
     ids_before = client(lambda ib: ib.client._reqIdSeq)
     client(lambda ib: ib.client.reqIds(1))
-    client.sleep(0.05)
+    client(lambda ib: ib.reqCurrentTime())  # round trip: the nextValidId answer is in
     assert client(lambda ib: ib.client._reqIdSeq) >= ids_before
 
 

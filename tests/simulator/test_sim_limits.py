@@ -73,7 +73,7 @@ def test_more_than_100_market_data_lines_is_error_101(ib_module: Any,
             ib.client.MaxRequests = 0
             ib.qualifyContracts(*opts)
             tickers = [ib.reqMktData(o) for o in opts[:101]]
-            ib.sleep(0.2)
+            ib.reqCurrentTime()  # round trip: every answer to the 101 requests has arrived
             return tickers
 
         c(subscribe)

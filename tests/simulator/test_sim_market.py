@@ -3,12 +3,15 @@ src/models/pricing.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
-from src.simulator.market import Market, occ_symbol, weekly_fridays
+from src.models.pricing import black_scholes
+from src.simulator.market import Market, occ_symbol, weekly_expirations
+from src.utils.clock import FixedClock
+from src.utils.market_calendar import is_holiday
 
 TODAY = date(2026, 11, 21)  # a Saturday
 
@@ -32,12 +35,44 @@ def test_default_universe_has_stocks_and_chains(market: Market) -> None:
     assert market.underlying_price("SPY") > 300 and market.underlying_price("MSFT") > 100
 
 
-def test_expirations_are_future_fridays() -> None:
+def test_expirations_are_the_listed_weeklies() -> None:
     for today in (TODAY, date(2026, 11, 20), date(2026, 11, 19)):  # Sat, Fri, Thu
-        exps = weekly_fridays(today, 12)
+        exps = weekly_expirations(FixedClock.new_york(today, time(10, 0)), 12)
         days = [datetime.strptime(e, "%Y%m%d").date() for e in exps]
-        assert all(d > today and d.weekday() == 4 for d in days)
-        assert days == sorted(set(days))
+        fridays = [d + timedelta(days=4 - d.weekday()) for d in days]
+        assert all(d >= today for d in days)
+        # each week's Friday, or the day before when that Friday is a holiday (2026-12-25)
+        assert all(d == f or (is_holiday(f) and d == f - timedelta(days=1))
+                   for d, f in zip(days, fridays, strict=True))
+        assert date(2026, 12, 24) in days
+        assert days == sorted(set(days)) and len(days) == 12
+
+
+def test_expiration_day_is_listed_until_the_close() -> None:
+    friday = date(2026, 12, 4)
+    before = weekly_expirations(FixedClock.new_york(friday, time(15, 59)), 2)
+    after = weekly_expirations(FixedClock.new_york(friday, time(16, 0)), 2)
+    assert before == ["20261204", "20261211"]
+    assert after == ["20261211", "20261218"]
+
+
+def test_holiday_fridays_expire_on_thursday() -> None:
+    exps = weekly_expirations(FixedClock.new_york(date(2026, 12, 21)), 3)
+    assert exps == ["20261224", "20261231", "20270108"]
+
+
+def test_market_drops_an_expiration_at_its_close_and_prices_to_the_close() -> None:
+    clock = FixedClock.new_york(date(2026, 12, 4), time(15, 0))
+    m = Market(seed=1, clock=clock)
+    chain = m.chain("AAPL")
+    assert chain is not None and chain.expirations[0] == "20261204"
+    assert m.years("20261204") == pytest.approx(1.0 / (365 * 24))  # one hour to the close
+    assert m.match(symbol="AAPL", sec_type="OPT", expiry="20261204")
+    clock.set(clock.now() + timedelta(hours=1, minutes=30))  # 16:30, after the close
+    chain = m.chain("AAPL")
+    assert chain is not None and chain.expirations[0] == "20261211"
+    assert m.match(symbol="AAPL", sec_type="OPT", expiry="20261204") == []
+    assert m.years("20261204") > 0  # floored: an expired line still prices finitely
 
 
 def test_option_contracts_have_unique_ids_and_occ_symbols(market: Market) -> None:
@@ -95,10 +130,19 @@ def test_option_greeks_follow_moneyness(market: Market) -> None:
     call_deltas = [market.snapshot(c.con_id).greeks.delta for c in calls]  # type: ignore[union-attr]
     put_deltas = [market.snapshot(c.con_id).greeks.delta for c in puts]  # type: ignore[union-attr]
     assert call_deltas == sorted(call_deltas, reverse=True)  # higher strike, lower call delta
-    assert all(0 < d < 1 for d in call_deltas) and all(-1 < d < 0 for d in put_deltas)
+    assert all(0 <= d <= 1 for d in call_deltas) and all(-1 <= d <= 0 for d in put_deltas)
+    spot = market.stocks["AAPL"].price
+    for c in calls + puts:  # every quote is the kernel's for the market's own inputs
+        q = market.snapshot(c.con_id)
+        want = black_scholes(spot, c.strike, market.years(exp), market.implied_vol(c, spot),
+                             market.rate, c.right)
+        assert q.greeks is not None and q.implied_vol == market.implied_vol(c, spot)
+        assert q.greeks.delta == pytest.approx(want.delta, abs=1e-12)
+        assert q.greeks.gamma == pytest.approx(want.gamma, rel=1e-12, abs=1e-15)
+        assert q.greeks.vega == pytest.approx(want.vega, rel=1e-12, abs=1e-15)
+        assert q.greeks.theta == pytest.approx(want.theta, rel=1e-12, abs=1e-15)
     q = market.snapshot(calls[len(calls) // 2].con_id)
     assert q.greeks is not None
-    assert q.greeks.gamma > 0 and q.greeks.vega > 0 and q.greeks.theta < 0
     assert q.bid <= q.greeks.price <= q.ask
     assert q.und_price == market.underlying_price("AAPL")
 

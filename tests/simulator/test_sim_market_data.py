@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sim_support import Client
+from model_support import assert_true_to_model, gateway_inputs
+from sim_support import Client, market_steps
 
 from src.simulator import SimulatedGateway
 
@@ -30,6 +33,17 @@ def _options(client: Client, gw: SimulatedGateway, n: int, sym: str = "AAPL") ->
     return out
 
 
+def _as_option(t: Any) -> SimpleNamespace:
+    """A ticker's model greeks in the shape model_support checks."""
+    c, g = t.contract, t.modelGreeks
+    return SimpleNamespace(
+        symbol=c.localSymbol, underlying=c.symbol, strike=c.strike,
+        option_type="call" if c.right == "C" else "put",
+        expiration=datetime.strptime(c.lastTradeDateOrContractMonth, "%Y%m%d").date(),
+        implied_volatility=g.impliedVol, delta=g.delta, gamma=g.gamma, vega=g.vega,
+        theta=g.theta)
+
+
 def test_streaming_stock_quote_updates_then_cancel(client: Client,
                                                     gateway: SimulatedGateway) -> None:
     stock = client.mod.Stock("AAPL", "SMART", "USD")
@@ -37,7 +51,7 @@ def test_streaming_stock_quote_updates_then_cancel(client: Client,
     ticker = client(lambda ib: ib.reqMktData(stock))
     updates: list[float] = []
     ticker.updateEvent += lambda t: updates.append(t.last)
-    client.sleep(0.5)  # ~10 random-walk steps
+    assert client.wait(lambda ib: len(updates) >= 3)  # a few random-walk steps ticked it
     for name in ("bid", "ask", "last", "bidSize", "askSize", "high", "low", "close", "volume"):
         assert _valid(getattr(ticker, name)) and getattr(ticker, name) > 0, name
     assert ticker.bid < ticker.ask and ticker.low <= ticker.last <= ticker.high
@@ -49,7 +63,8 @@ def test_streaming_stock_quote_updates_then_cancel(client: Client,
     assert gateway.stats()["market_data_lines"] == 0
     assert any(msg_id == 2 for _, msg_id, _ in gateway.requests)
     frozen = ticker.time
-    client.sleep(0.3)
+    market_steps(gateway, 3)  # three steps that would each have ticked the line
+    client(lambda ib: ib.reqCurrentTime())  # round trip: such ticks would have arrived
     assert ticker.time == frozen  # no more ticks after cancelMktData
 
 
@@ -74,13 +89,10 @@ def test_snapshot_option_chain_with_greeks_async(client: Client,
     for t in tickers:
         g = t.modelGreeks
         assert g is not None and 0 < t.bid < t.ask
-        assert g.impliedVol > 0 and g.gamma > 0 and g.vega > 0 and g.theta != 0
+        assert g.impliedVol > 0
         assert t.bid <= g.optPrice <= t.ask
         assert abs(g.undPrice - spot) < 5
-        if t.contract.right == "C":
-            assert 0 < g.delta < 1 and g.theta < 0
-        else:
-            assert -1 < g.delta < 0
+        assert_true_to_model(_as_option(t), **gateway_inputs(gateway, _as_option(t)))
         assert t.bidGreeks is not None and t.askGreeks is not None and t.lastGreeks is not None
     first_exp = opts[0].lastTradeDateOrContractMonth
     calls = sorted((t for t in tickers if t.contract.right == "C"
@@ -94,7 +106,7 @@ def test_streaming_option_greeks(client: Client, gateway: SimulatedGateway) -> N
     [opt] = _options(client, gateway, 1, "SPY")
     client(lambda ib: ib.qualifyContracts(opt))
     ticker = client(lambda ib: ib.reqMktData(opt))
-    client.sleep(0.3)
+    assert client.wait(lambda ib: ticker.modelGreeks is not None and ticker.bid > 0)
     assert ticker.modelGreeks is not None and ticker.modelGreeks.delta > 0
     assert 0 < ticker.bid < ticker.ask
     client(lambda ib: ib.cancelMktData(opt))

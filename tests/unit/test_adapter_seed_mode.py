@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from unittest.mock import MagicMock, patch
 
+import clock_support
 import pytest
 
 from src.app.config import Config
@@ -54,7 +55,7 @@ def seed_api(seed_config: MagicMock, seed_ib: MagicMock) -> Iterator[IBKRIBInsyn
 
 
 def spread() -> OptionSpread:
-    exp = date.today() + timedelta(days=30)
+    exp = clock_support.today() + timedelta(days=30)
     return OptionSpread(
         symbol="AAPL", spread_type="BULL_CALL",
         long_leg=Option(symbol="A1", underlying="AAPL", option_type="call", strike=150.0,

@@ -1,6 +1,6 @@
 """The injected clock: New York dates, not the host's."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -23,10 +23,31 @@ def test_advance_and_set() -> None:
     clock = FixedClock.new_york(date(2026, 12, 31), time(23, 0))
     clock.advance(timedelta(hours=2))
     assert trading_date(clock) == date(2027, 1, 1)
-    clock.set(datetime(2027, 3, 5, 15, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2027, 3, 5, 15, 0, tzinfo=UTC))
     assert trading_date(clock) == date(2027, 3, 5)
 
 
 def test_naive_instant_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         FixedClock(datetime(2026, 12, 1, 10, 0))
+
+
+def test_the_app_passes_its_clock_to_the_broker_it_builds() -> None:
+    from src.app.config import Config
+    from src.app.trader import Trader
+    from src.brokers import get_broker_api
+
+    clock = FixedClock.new_york(date(2026, 12, 24))
+    broker = get_broker_api(Config(), use_ib_insync=False, clock=clock)
+    assert broker.clock is clock  # type: ignore[attr-defined]
+    trader = Trader(config=Config().replace(USE_IB_INSYNC=False), connect=False, clock=clock)
+    assert trader.broker_api.clock is clock  # type: ignore[attr-defined]
+
+
+def test_wall_now_is_the_clock_instant_in_host_local_time() -> None:
+    from src.utils.clock import wall_now
+
+    clock = FixedClock.new_york(date(2026, 12, 2), time(10, 0))
+    local = wall_now(clock)
+    assert local.tzinfo is None
+    assert local.astimezone(UTC) == clock.now()  # naive = host local, same instant

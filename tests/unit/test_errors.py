@@ -55,3 +55,20 @@ def test_from_exception() -> None:
 
     assert isinstance(e.from_exception(Coded()), e.OrderRejected)
     assert type(e.from_exception(KeyError("k"))) is e.NonRetryableError
+
+
+def test_an_asyncio_request_timeout_is_a_retryable_request_timeout() -> None:
+    """Python 3.11+: asyncio's and concurrent.futures' TimeoutError are the builtin, so a request
+    that ``asyncio.wait_for`` gives up on maps to RequestTimeout (retryable). On 3.10 it was a
+    different class and surfaced as a non-retryable error."""
+    import asyncio
+    import concurrent.futures
+
+    async def never() -> None:
+        await asyncio.wait_for(asyncio.Event().wait(), timeout=0)
+
+    with pytest.raises(TimeoutError) as caught:
+        asyncio.run(never())
+    for exc in (caught.value, concurrent.futures.TimeoutError("late")):
+        mapped = e.from_exception(exc)
+        assert isinstance(mapped, e.RequestTimeout) and mapped.retryable is True

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 from unittest.mock import MagicMock
 
 import pytest
+from model_support import assert_true_to_model
 
 from src.app.config import Config
 from src.brokers.base import (
@@ -17,14 +18,17 @@ from src.brokers.base import (
     ORDER_FIELDS,
     POSITION_FIELDS,
 )
-from src.brokers.ibkr_api import IBKRApi, occ_symbol
+from src.brokers.ibkr_api import RISK_FREE_RATE, IBKRApi, occ_symbol
 from src.models.option import Option, OptionSpread
+from src.utils.clock import FixedClock
+from src.utils.market_calendar import years_to_expiry
 
-TODAY = date(2026, 11, 20)  # a Friday: the first expiration is the next one
+TODAY = date(2026, 11, 20)  # a Friday, after the close (16:30 New York): next Friday is first
+AT = time(16, 30)
 
 
 def make(**kw: Any) -> IBKRApi:
-    api = IBKRApi(kw.pop("config", None), today=TODAY, **kw)
+    api = IBKRApi(kw.pop("config", None), clock=FixedClock.new_york(TODAY, AT), **kw)
     return api
 
 
@@ -149,7 +153,7 @@ def test_option_chain_shape(api: IBKRApi) -> None:
     chain = api.get_option_chain("AAPL")
     assert all(isinstance(o, Option) for o in chain)
     expirations = sorted({o.expiration for o in chain})
-    assert expirations[0] == date(2026, 11, 27)  # Fridays strictly after today
+    assert expirations[0] == date(2026, 11, 27)  # today's expired at the close
     assert len(expirations) == 4 and all(e.weekday() == 4 for e in expirations)
     assert len(chain) == 4 * 2 * 6
     assert {o.option_type for o in chain} == {"call", "put"}
@@ -160,9 +164,10 @@ def test_option_chain_shape(api: IBKRApi) -> None:
         assert o.underlying == "AAPL"
         assert o.symbol == occ_symbol("AAPL", o.expiration, o.right, o.strike)
         assert 0 <= o.bid < o.ask
-        assert o.implied_volatility > 0 and o.gamma > 0 and o.vega > 0 and o.theta < 0
-        assert (0 < o.delta < 1) if o.option_type == "call" else (-1 < o.delta < 0)
-        assert (o.rho > 0) if o.option_type == "call" else (o.rho < 0)
+        assert o.implied_volatility > 0
+        assert_true_to_model(o, years=years_to_expiry(o.expiration, api.clock),
+                             rate=RISK_FREE_RATE, spot_lo=spot, spot_hi=spot, with_rho=True,
+                             iv_rel=2e-4)
 
 
 def test_chain_size_follows_the_config() -> None:
@@ -183,6 +188,23 @@ def test_option_chain_errors(api: IBKRApi, caplog: pytest.LogCaptureFixture) -> 
     assert any("Error getting option chain" in r.getMessage() for r in caplog.records)
     api.disconnect()
     assert api.get_option_chain("AAPL") == []
+
+
+@pytest.mark.parametrize(("at", "first"), [
+    (time(15, 59), date(2026, 11, 20)),  # expiration day before the 16:00 close: still listed
+    (time(16, 0), date(2026, 11, 27)),  # from the close on: gone
+])
+def test_expiration_day_is_listed_until_the_close(at: time, first: date) -> None:
+    api = IBKRApi(None, clock=FixedClock.new_york(date(2026, 11, 20), at))
+    api.connect()
+    assert min(o.expiration for o in api.get_option_chain("AAPL")) == first
+
+
+def test_holiday_week_expires_on_thursday() -> None:
+    api = IBKRApi(None, clock=FixedClock.new_york(date(2026, 12, 21)))
+    api.connect()
+    expirations = sorted({o.expiration for o in api.get_option_chain("AAPL")})
+    assert expirations[:3] == [date(2026, 12, 24), date(2026, 12, 31), date(2027, 1, 8)]
 
 
 # -- orders ------------------------------------------------------------------------------------
@@ -358,7 +380,7 @@ def test_refusals_raise_runtime_error_and_log(
     if hook == "market_closed":
         api.market_open = False
     if hook == "expired":
-        api._today = date(2027, 6, 1)
+        api.clock = FixedClock.new_york(date(2027, 6, 1))
     with caplog.at_level(logging.ERROR), pytest.raises(
             RuntimeError, match="^Order placement failed: "):
         api.place_order("AAPL", "LONG", 1, s, "MARKET")
