@@ -4,7 +4,7 @@ swapped in with ``app.dependency_overrides``): routes, errors, auth, idempotency
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -52,7 +52,7 @@ def test_lifespan_builds_one_broker_connects_it_and_closes_it() -> None:
 
 
 def test_health_uses_the_injected_clock() -> None:
-    clock = FixedClock(datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
     app, _ = placeholder_app(clock=clock)
     with running(app) as client:
         body = client.get("/health").json()
