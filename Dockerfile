@@ -4,7 +4,8 @@ FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir --prefix=/install ".[service]"
+ARG CLIENT_LIBRARY=ib_insync
+RUN pip install --no-cache-dir --prefix=/install ".[service,${CLIENT_LIBRARY}]"
 
 FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \

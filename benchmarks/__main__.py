@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import ib_insync
-
 from benchmarks import bench_chain, bench_connect, bench_events, bench_quote, bench_service
 from benchmarks.common import quiet_logging
 from benchmarks.report import (
@@ -33,6 +31,7 @@ from benchmarks.report import (
     summary,
     write_json,
 )
+from src.brokers import compat
 
 BENCHES = ("chain", "quote", "events", "connect", "service")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -99,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "python": platform.python_version(),
-        "ib_insync": ib_insync.__version__,
+        "client_library": f"{compat.LIBRARY} {compat.VERSION}",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "latencies_ms": ",".join(f"{v:g}" for v in args.latency_ms),
         "quick": args.quick,

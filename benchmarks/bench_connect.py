@@ -12,8 +12,6 @@ import asyncio
 import threading
 from typing import Any
 
-from ib_insync import IB
-
 from benchmarks.common import (
     CONNECT_TIMEOUT,
     close_adapter,
@@ -23,6 +21,7 @@ from benchmarks.common import (
     timed,
 )
 from benchmarks.report import Section, Target, median, percentile, ratio
+from src.brokers.compat import IB
 
 TARGET_RATIO = 1.2
 

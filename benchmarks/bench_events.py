@@ -20,10 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ib_insync import IB
-from ib_insync.decoder import Decoder
-
 from benchmarks.report import Section, Target, median, ratio
+from src.brokers.compat import IB, Decoder
 from src.simulator import order_codec as codec
 from src.simulator.types import ComboLegSpec, OrderRequest, SimContract, SimFill, SimOrder
 

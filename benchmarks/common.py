@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ib_insync import IB
-
 from benchmarks.floor import IB_REQUESTS_INTERVAL
 from src.app.config import Config
+from src.brokers.compat import IB
 from src.simulator import SimulatedGateway
 
 #: Wait between timed runs so that neither ib_insync's sliding throttle window nor the
@@ -45,7 +44,7 @@ def gateway(latency_ms: float, seed: int = 1) -> Iterator[SimulatedGateway]:
 def quiet_logging() -> None:
     """Benchmarks measure the code, not the log handlers: WARNING and above only."""
     logging.basicConfig(level=logging.WARNING)
-    for name in ("ib_insync", "ibkr", "src"):
+    for name in ("ib_insync", "ib_async", "ibkr", "src"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

@@ -28,9 +28,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ib_insync import IB, Contract, Stock, util
-from ib_insync import Option as IBOption
-
+from src.brokers.compat import IB, Contract, Stock, util
+from src.brokers.compat import Option as IBOption
 from src.models.option import Option
 from src.utils.logger import log_error, log_info, log_warning
 

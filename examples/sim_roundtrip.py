@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ib_insync import IB, LimitOrder, Stock
+from src.brokers.compat import IB, LimitOrder, Stock
 
 
 def main(argv: list[str] | None = None) -> int:

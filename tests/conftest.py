@@ -15,11 +15,11 @@ from unittest.mock import MagicMock, patch
 import clock_support
 import pytest
 import stubs  # tests/ is on sys.path (rootdir conftest, prepend import mode)
-from ib_insync import Position
 from pytest_bdd import given, parsers, then, when
 
 from src.app.config import Config
 from src.brokers.base import ACCOUNT_FIELDS, MARKET_DATA_FIELDS, ORDER_FIELDS, POSITION_FIELDS
+from src.brokers.compat import Position
 from src.brokers.errors import NotConnected, OrderRejected
 from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
 from src.models.option import Option

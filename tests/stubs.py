@@ -19,13 +19,14 @@ from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
 import clock_support
-from eventkit import Event
-from ib_insync import (
+
+from src.brokers.compat import (
     IB,
     AccountValue,
     CommissionReport,
     Contract,
     ContractDetails,
+    Event,
     Execution,
     Fill,
     OptionChain,
@@ -38,8 +39,7 @@ from ib_insync import (
     Ticker,
     Trade,
 )
-from ib_insync import Option as IBOption
-
+from src.brokers.compat import Option as IBOption
 from src.models.option import Option, OptionSpread
 
 ACCOUNT = "DU12345"
@@ -95,12 +95,22 @@ def aapl_stock() -> Stock:
     return c
 
 
+def make_ticker(contract: Contract, **fields: Any) -> Ticker:
+    """A Ticker with ``fields`` set. Set after construction: ib_async's ``Ticker.__post_init__``
+    resets every price and size to ``nan`` whatever the constructor was given (ib_insync keeps
+    them); the wrapper fills tickers the same way, one attribute at a time."""
+    ticker = Ticker(contract=contract)
+    for name, value in fields.items():
+        setattr(ticker, name, value)
+    return ticker
+
+
 def aapl_ticker(**values: float) -> Ticker:
     """A filled AAPL stock ticker (override any field, e.g. ``bid=math.nan``)."""
     fields: dict[str, Any] = dict(bid=150.20, ask=150.30, last=150.25, volume=1_000_000.0,
                                   high=151.50, low=149.75, close=150.00)
     fields.update(values)
-    return Ticker(contract=aapl_stock(), **fields)
+    return make_ticker(aapl_stock(), **fields)
 
 
 def empty_ticker(contract: Contract | None = None) -> Ticker:
@@ -127,7 +137,7 @@ def option_ticker(contract: Contract, **values: Any) -> Ticker:
         bid=5.20, ask=5.30, last=5.25, volume=1500.0,
         modelGreeks=greeks(delta=0.6 if right == "C" else -0.4))
     fields.update(values)
-    return Ticker(contract=contract, **fields)
+    return make_ticker(contract, **fields)
 
 
 def option_tickers(contracts: list[Contract]) -> list[Ticker]:
@@ -209,7 +219,7 @@ class StubState:
     strikes: tuple[float, ...] = STRIKES
     stock_tickers: dict[str, Ticker] = field(default_factory=dict)
     option_lines: list[Contract] = field(default_factory=list)  # streaming option requests
-    on_place: str = "ack"  # ack | reject | silent | raise
+    on_place: str = "ack"  # ack | reject | validation_error | silent | raise
     reject_code: int = 201
     reject_message: str = "Order rejected - reason: market is closed"
     ack_status: str = "Submitted"
@@ -345,6 +355,8 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
             loop.call_soon(set_status, t, st.ack_status)
         elif st.on_place == "reject":
             loop.call_soon(reject, t)
+        elif st.on_place == "validation_error":
+            loop.call_soon(validation_error, t)
         return t
 
     def set_status(t: Trade, status: str, **values: Any) -> None:
@@ -356,6 +368,13 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
     def reject(t: Trade) -> None:
         # exactly what ib_insync's Wrapper.error does for an order error, then the event
         t.orderStatus.status = "Cancelled"
+        ib.orderStatusEvent.emit(t)
+        ib.errorEvent.emit(t.order.orderId, st.reject_code, st.reject_message, t.contract)
+
+    def validation_error(t: Trade) -> None:
+        # what ib_async 2.x's Wrapper.error does for one of its "warning" codes (321, 399, ...)
+        # on an order: status ValidationError (the order stays active), then the error event
+        t.orderStatus.status = "ValidationError"
         ib.orderStatusEvent.emit(t)
         ib.errorEvent.emit(t.order.orderId, st.reject_code, st.reject_message, t.contract)
 
@@ -382,4 +401,4 @@ def mock_ib(state: StubState | None = None) -> MagicMock:
 
 def nan_ticker() -> Ticker:
     """A ticker as IB leaves it before any tick (and -1 'no quote' bid/ask)."""
-    return Ticker(contract=aapl_stock(), bid=-1.0, ask=-1.0, last=math.nan)
+    return make_ticker(aapl_stock(), bid=-1.0, ask=-1.0, last=math.nan)

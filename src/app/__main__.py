@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_yaml(args.config or "config.yaml")
         setup_logging(log_level(config.LOG_LEVEL, args.verbose))
         return run_trader(config)
-    except ConfigError as e:
+    except ConfigError as e:  # also src.brokers.errors.ClientLibraryError (ibkr.client_library)
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
 

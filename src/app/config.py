@@ -54,6 +54,9 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("ibkr", "read_only", "IBKR_READ_ONLY", bool, False),
     _Key("ibkr", "account", "IBKR_ACCOUNT_ID", str, ""),
     _Key("ibkr", "use_ib_insync", "USE_IB_INSYNC", bool, True),
+    # the IB client library (src.brokers.compat.CHOICES; auto: the one installed)
+    _Key("ibkr", "client_library", "IBKR_CLIENT_LIBRARY", str, "auto",
+         choices=("auto", "ib_insync", "ib_async")),
     _Key("ibkr", "timeout", "IBKR_TIMEOUT", float, 20.0, minimum=0.1, maximum=600),
     _Key("ibkr", "request_timeout", "IBKR_REQUEST_TIMEOUT", float, 10.0,
          minimum=0.1, maximum=600),
@@ -91,6 +94,7 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "IBKR_PORT": ("ibkr", "port"),
     "IBKR_CLIENT_ID": ("ibkr", "client_id"),
     "IBKR_ACCOUNT": ("ibkr", "account"),
+    "IBKR_CLIENT_LIBRARY": ("ibkr", "client_library"),  # also read by src.brokers.compat
     "IBKR_SERVICE_BROKER": ("service", "broker"),
     "IBKR_SERVICE_HOST": ("service", "host"),
     "IBKR_SERVICE_PORT": ("service", "port"),
@@ -159,6 +163,7 @@ class Config:
     IBKR_READ_ONLY: bool = False
     IBKR_ACCOUNT_ID: str = ""
     USE_IB_INSYNC: bool = True
+    IBKR_CLIENT_LIBRARY: str = "auto"
     IBKR_TIMEOUT: float = 20.0
     IBKR_REQUEST_TIMEOUT: float = 10.0
     IBKR_AUTO_RECONNECT: bool = True

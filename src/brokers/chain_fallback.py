@@ -20,8 +20,8 @@ import math
 from collections.abc import Iterable
 from typing import Any, Final
 
-from ib_insync import Option as IBOption
-
+from src.brokers.compat import Option as IBOption
+from src.brokers.compat import qualified
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer
 
@@ -71,13 +71,13 @@ def build(symbol: str, expiry: str, pairs: Iterable[tuple[float, str]], trading_
 
 async def qualify(ib: Any, pacer: BulkPacer, contracts: list[Any], timeout: float) -> list[Any]:
     """Qualify ``contracts`` in ONE ``qualifyContracts(*contracts)`` request; return those that
-    qualified (ib_insync fills them in place and returns them: a conId > 0), in input order."""
+    qualified (both libraries fill them in place: a conId > 0), in input order."""
     if not contracts:
         return []
     for _ in contracts:
         await pacer.slot()
     result = await asyncio.wait_for(ib_request(ib, "qualifyContracts", *contracts), timeout)
-    returned = {id(c) for c in result or []}
+    returned = {id(c) for c in qualified(result)}  # ib_async: None slots for the unqualified
     return [c for c in contracts if id(c) in returned and _has_con_id(c)]
 
 

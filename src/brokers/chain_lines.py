@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from src.brokers import translate
+from src.brokers.compat import require_con_id
 from src.utils.logger import log_debug
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ class ChainLines:
             await self.service.pacer.slot()
             if c.conId in lines:  # requested meanwhile by a concurrent call for this symbol
                 continue
+            require_con_id(c)
             ticker = ib.reqMktData(c, "", False, False)
             lines[c.conId] = (c, ticker)
             if not ready(ticker):

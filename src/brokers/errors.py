@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from src.brokers.settings_coerce import ConfigError
+
 # --- code tables ------------------------------------------------------------------------------
 
 CONNECTIVITY_LOST: Final = frozenset({1100, 504, 502, 1300, 2110})
@@ -73,6 +75,13 @@ def is_warning(code: int) -> bool:
 
 
 # --- exception tree --------------------------------------------------------------------------
+
+
+class ClientLibraryError(ConfigError):
+    """The IB client library chosen by ``ibkr.client_library`` cannot be used here (not
+    installed, ib_insync on Python 3.14, or not the one loaded). A settings error (a
+    ``ConfigError``, so a ``ValueError``), not a broker error: raised by
+    :mod:`src.brokers.compat` at import or when the adapter is built."""
 
 
 class BrokerError(Exception):

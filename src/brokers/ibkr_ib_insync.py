@@ -25,10 +25,9 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ib_insync import IB
-
-from src.brokers import validation
+from src.brokers import compat, validation
 from src.brokers.account import AccountService
+from src.brokers.compat import IB
 from src.brokers.connection import ConnectionManager
 from src.brokers.errors import (
     BrokerError,
@@ -155,6 +154,8 @@ class IBKRIBInsyncApi:
         self.trading_mode: str = setting(config, "TRADING_MODE", "paper")
         self.allow_live: bool = setting(config, "ALLOW_LIVE", False)
         metrics_port: int | None = setting(config, "IBKR_METRICS_PORT", None)
+        # ibkr.client_library against the loaded library: a clear ValueError, before any IB()
+        self.client_library: str = compat.require(setting(config, "IBKR_CLIENT_LIBRARY", "auto"))
 
         self.connected = False
         self.orders: dict[str, dict[str, Any]] = {}

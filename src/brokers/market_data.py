@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
-from ib_insync import Option as IBOption
-from ib_insync import Stock
-
 from src.brokers import chain_fallback, translate
 from src.brokers.chain_lines import ChainLines
+from src.brokers.compat import Option as IBOption
+from src.brokers.compat import Stock, qualified, require_con_id
 from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_warning
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer
@@ -82,9 +81,9 @@ class MarketDataService:
         if cached is not None:
             return cached
         api = self.api
-        result = await asyncio.wait_for(
+        result = qualified(await asyncio.wait_for(
             ib_request(api.ib, "qualifyContracts", Stock(symbol, "SMART", "USD")),
-            api.request_timeout)
+            api.request_timeout))
         if not result:
             raise ContractNotFound(f"No security definition found for {symbol}", 200)
         contract = result[0]
@@ -105,6 +104,7 @@ class MarketDataService:
         while (len(self.streams) + self.chain_lines.count() >= MAX_SNAPSHOT_LINES
                and self.chain_lines.drop_lru()):
             pass  # a stock stream outranks retained option lines
+        require_con_id(contract)
         ticker = self.api.ib.reqMktData(contract, "", False, False)
         stream = Stream(symbol, contract, ticker)
         self.streams[symbol] = stream

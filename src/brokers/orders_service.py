@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from src.brokers import translate
+from src.brokers.compat import contract_status, qualified
 from src.brokers.errors import (
     ORDER_CANCELLED,
     ContractNotFound,
@@ -93,7 +94,7 @@ class OrderService:
         missing = [leg for leg in legs if leg.key() not in self.con_ids]
 
         async def qualify(leg: translate.LegSpec) -> None:
-            result = await ib_request(api.ib, "qualifyContracts", leg.contract())
+            result = qualified(await ib_request(api.ib, "qualifyContracts", leg.contract()))
             con_id = getattr(result[0], "conId", 0) if result else 0
             if not isinstance(con_id, int) or con_id <= 0:
                 raise ContractNotFound(
@@ -212,6 +213,10 @@ class OrderService:
 
     def _rejection(self, order_id: str, trade: Any) -> OrderRejected | None:
         status = getattr(getattr(trade, "orderStatus", None), "status", "")
+        if isinstance(status, str):  # ib_async's ValidationError: the status it had before
+            with self.api.lock:
+                previous = (self.api.orders.get(order_id) or {}).get("status") or "PendingSubmit"
+            status = contract_status(status, previous)
         fatal = self._fatal(order_id)
         if status == "Inactive" or (fatal and status in CANCELLED | {"Inactive", "PendingSubmit"}):
             code, message = fatal[-1] if fatal else (None, f"order {order_id} is {status}")

@@ -9,6 +9,19 @@ IB conventions handled here:
   ``1.7976931348623157e308`` (UNSET_DOUBLE) → ``None`` in market data dicts, ``0.0`` in ``Option``;
 * ``OptionComputation`` has no ``rho`` → ``Option.rho`` is ``0.0``;
 * account values are strings, per currency → floats, USD (or currency-less) rows only.
+
+ib_insync 0.9.86 and ib_async 2.x differ here (the rules live in
+:mod:`src.brokers.compat`, tested in tests/unit/test_client_library.py):
+
+* ``qualifyContracts`` drops what it cannot qualify (ib_insync) or keeps a ``None`` slot for it
+  (ib_async; a list of candidates with ``returnAll``) → ``compat.qualified``;
+* ib_async has the order statuses ``ValidationError`` (a warning on a live order) and
+  ``ApiUpdate``: not IB order states, the order keeps its previous one →
+  ``compat.MAP_ORDER_STATUS``;
+* ``Inactive`` is done in ib_async's ``DoneStates`` but not in ib_insync's →
+  :data:`TERMINAL_STATUSES` (the adapter never asks the library's ``isDone()``);
+* execution times are UTC (ib_insync) or in ib_async's configurable ``IBDefaults.timezone`` →
+  ``compat.utc_time`` (always UTC in the order's ``executions``).
 """
 
 from __future__ import annotations
@@ -19,10 +32,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
-from ib_insync import ComboLeg, Contract, LimitOrder, MarketOrder, Order, PortfolioItem
-from ib_insync import Option as IBOption
-
 from src.brokers.base import FINAL_STATUSES
+from src.brokers.compat import (
+    ComboLeg,
+    Contract,
+    LimitOrder,
+    MarketOrder,
+    Order,
+    PortfolioItem,
+    contract_status,
+    utc_time,
+)
+from src.brokers.compat import Option as IBOption
 from src.models.option import Option, OptionSpread
 
 UNSET_DOUBLE: Final = 1.7976931348623157e308
@@ -365,7 +386,10 @@ def positions_table(positions: Iterable[Any], portfolio: Iterable[Any],
 # --- orders --------------------------------------------------------------------------------
 
 TERMINAL_STATUSES: Final = FINAL_STATUSES  # one set of statuses for both brokers (base.py)
+"""Done: ib_async's ``OrderStatus.DoneStates``; ib_insync's lacks ``Inactive`` (a rejected or
+expired order IB will not work), which is done here on both libraries."""
 PENDING_STATUSES: Final = frozenset({"PendingSubmit", "ApiPending", ""})
+
 
 
 def order_record(*, order_id: str, symbol: str, direction: str, contracts: int,
@@ -432,7 +456,7 @@ def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime) -
     """Copy an ``OrderStatus`` into ``record`` (status, filled, remaining, fill price/time)."""
     status = getattr(status_obj, "status", None)
     if isinstance(status, str) and status:
-        record["status"] = status
+        record["status"] = contract_status(status, record.get("status") or "PendingSubmit")
     filled = finite(getattr(status_obj, "filled", None))
     remaining = finite(getattr(status_obj, "remaining", None))
     # ib_insync's own PendingSubmit status has 0/0: quantities only once the gateway reported
@@ -454,7 +478,7 @@ def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime) -
 def execution_row(fill: Any) -> dict[str, Any]:
     """A ``Fill`` → one entry of the order's ``executions`` list."""
     ex = fill.execution
-    return {"execution_id": ex.execId, "time": ex.time, "shares": ex.shares,
+    return {"execution_id": ex.execId, "time": utc_time(ex.time), "shares": ex.shares,
             "price": ex.price, "side": getattr(ex, "side", ""),
             "con_id": getattr(getattr(fill, "contract", None), "conId", None),
             "sec_type": getattr(getattr(fill, "contract", None), "secType", "")}

@@ -2,8 +2,9 @@
 
 Backends:
   * ``placeholder``   — ``IBKRApi``, the in-memory simulated broker;
-  * ``ib_insync+sim`` — ``IBKRIBInsyncApi`` (the real adapter, real ib_insync) connected over TCP
-    to ``SimulatedGateway(port=0)``, the TWS-protocol gateway simulator, in-process.
+  * ``ib_insync+sim`` / ``ib_async+sim`` — ``IBKRIBInsyncApi`` (the real adapter on the client
+    library of this environment) connected over TCP to ``SimulatedGateway(port=0)``, the
+    TWS-protocol gateway simulator, in-process.
 
 The steps only use the broker contract (plus the host's own spread selection), so a scenario that
 passes on both backends is behaviour the host application can rely on whichever is configured.
@@ -26,6 +27,7 @@ from pytest_bdd import given, parsers, then, when
 
 from src.app.config import Config
 from src.app.executor import select_spread
+from src.brokers import compat
 from src.brokers.base import ACCOUNT_FIELDS, FINAL_STATUSES, MARKET_DATA_FIELDS, ORDER_FIELDS
 from src.brokers.errors import InvalidOrder, ReadOnlyViolation
 from src.brokers.ibkr_api import RISK_FREE_RATE, IBKRApi
@@ -34,7 +36,8 @@ from src.utils.clock import Clock, FixedClock
 from src.utils.market_calendar import years_to_expiry
 
 WAIT = 15.0  # upper bound for an asynchronous answer from the gateway (not a speed assertion)
-BACKENDS = ("placeholder", "ib_insync+sim")
+SIM_BACKEND = f"{compat.LIBRARY}+sim"
+BACKENDS = ("placeholder", SIM_BACKEND)
 
 
 @dataclass
@@ -69,7 +72,7 @@ def _sim(clock: Clock) -> Iterator[Backend]:
         from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
         from src.simulator import SimulatedGateway
     except ImportError as e:  # pragma: no cover - only while the other parts are being written
-        pytest.skip(f"ib_insync+sim backend not available yet: {e}")
+        pytest.skip(f"{SIM_BACKEND} backend not available yet: {e}")
     with SimulatedGateway(port=0, seed=7, clock=clock) as gw:
         config = Config().replace(IBKR_HOST=gw.host, IBKR_PORT=gw.port, IBKR_CLIENT_ID=11,
                                   USE_IB_INSYNC=True, IBKR_TIMEOUT=10.0)
@@ -80,7 +83,7 @@ def _sim(clock: Clock) -> Iterator[Backend]:
             def close_market() -> None:
                 gw.call(setattr, gw.engine, "market_open", False)
 
-            yield Backend("ib_insync+sim", api, close_market,
+            yield Backend(SIM_BACKEND, api, close_market,
                           lambda option: gateway_inputs(gw, option))
         finally:
             api.disconnect()

@@ -1,12 +1,14 @@
-"""Integration fixtures: the real ib_insync 0.9.86 client against the simulated TWS gateway.
+"""Integration fixtures: the real client library (ib_insync 0.9.86 or ib_async 2.x, whichever this
+environment holds) against the simulated TWS gateway.
 
 * ``gateway`` — one :class:`~src.simulator.SimulatedGateway` per test module (module scope keeps
   the suite fast); tests get a fresh client id each, so sessions never collide.
 * ``make_api`` — builds (and by default connects) an ``IBKRIBInsyncApi`` pointed at the gateway;
   everything it built is disconnected and closed at teardown.
 * ``api`` — one connected adapter.
-* ``ib_error_guard`` (autouse) — fails the test on any ERROR record from ib_insync's loggers,
-  except the IB error codes the test declares with ``@pytest.mark.allow_ib_errors(201, ...)``.
+* ``ib_error_guard`` (autouse) — fails the test on any ERROR record from the client library's
+  loggers, except the IB error codes the test declares with
+  ``@pytest.mark.allow_ib_errors(201, ...)``.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ from integ_support import ACCOUNT, LATENCY_MS, api_config, next_client_id  # noq
 
 _CODE = re.compile(r"\b(?:Error|Warning) (\d+), reqId")
 # ib_insync's loggers, and asyncio's (an exception nobody retrieved is a lost error).
-_WATCHED_LOGGERS = ("ib_insync", "asyncio")
+_WATCHED_LOGGERS = ("ib_insync", "ib_async", "asyncio")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "allow_ib_errors(*codes, patterns=()): IB error codes (and/or message regexes) a test "
-        "provokes on purpose; any other ERROR from ib_insync's loggers fails the test",
+        "provokes on purpose; any other ERROR from the client library's loggers fails the test",
     )
 
 
@@ -88,7 +90,7 @@ def ib_error_guard(request: pytest.FixtureRequest) -> Iterator[_Collector]:
             continue
         bad.append(f"{rec.name}: {msg}")
     if bad:
-        pytest.fail("unexpected ERROR log (ib_insync / asyncio):\n  " + "\n  ".join(bad),
+        pytest.fail("unexpected ERROR log (ib_insync / ib_async / asyncio):\n  " + "\n  ".join(bad),
                     pytrace=False)
 
 

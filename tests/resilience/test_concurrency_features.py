@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ib_insync import OrderStatus
 from pytest_bdd import parsers, scenarios, then, when
 from resilience_support import (
     CANCEL_ORDER,
@@ -37,6 +36,7 @@ from resilience_support import (
 
 from src.brokers import errors as broker_errors
 from src.brokers.base import ORDER_FIELDS, ORDER_STATUSES
+from src.brokers.compat import OrderStatus
 
 # The contract's statuses plus IB's transient ones (ib_insync sets PendingCancel itself when it
 # sends a cancel; ApiPending comes from the gateway).

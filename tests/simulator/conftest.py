@@ -1,9 +1,10 @@
-"""Fixtures for the simulated-gateway suite: the gateway, the client library under test
-(ib_insync and ib_async), client threads with their own event loops, and a guard that fails a
-test when the client library logs an ERROR the test did not declare."""
+"""Fixtures for the simulated-gateway suite: the gateway, the client library under test (the
+one installed: ib_insync or ib_async), client threads with their own event loops, and a guard
+that fails a test when the client library logs an ERROR the test did not declare."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ import clock_support
 import pytest
 from sim_support import ACCOUNT, ENGINE_FACTORY, Client
 
+from src.brokers import compat
 from src.simulator import SimulatedGateway
 
 CLIENT_LOGGERS = ("ib_insync", "ib_async")
@@ -57,9 +59,10 @@ def ib_error_guard(request: pytest.FixtureRequest) -> Iterator[_Capture]:
         pytest.fail("unexpected ERROR logs from the IB client:\n" + "\n".join(unexpected))
 
 
-@pytest.fixture(params=["ib_insync", "ib_async"])
+@pytest.fixture(params=[compat.LIBRARY])
 def ib_module(request: pytest.FixtureRequest) -> Any:
-    return pytest.importorskip(request.param)
+    """The client library of this environment (one per venv: they share ``eventkit``)."""
+    return importlib.import_module(request.param)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""order_codec against ib_insync 0.9.86 (and ib_async 2.x) themselves.
+"""order_codec against ib_insync 0.9.86 or ib_async 2.x (whichever this environment holds).
 
 placeOrder: real ib_insync Contract/Order objects go through ``Client.placeOrder`` with the
 socket replaced by a capture; our decoder must recover every field. Encoders: our fields go
@@ -8,13 +8,17 @@ the right Trade / Fill / CommissionReport / Position / PortfolioItem / AccountVa
 
 from __future__ import annotations
 
+import importlib
 import math
 from types import ModuleType
 from typing import Any
 
 import pytest
-from ib_insync import (
+
+from src.brokers import compat
+from src.brokers.compat import (
     Bag,
+    Client,
     ComboLeg,
     Contract,
     LimitOrder,
@@ -26,8 +30,6 @@ from ib_insync import (
     Stock,
     TagValue,
 )
-from ib_insync.client import Client
-
 from src.simulator import order_codec as codec
 from src.simulator.types import ComboLegSpec, OrderRequest, SimContract, SimFill, SimOrder
 
@@ -35,17 +37,12 @@ VERSIONS = [157, 158, 163, 166, 170, 176]
 
 
 def capture_place_order(contract: Contract, order: Order, version: int, order_id: int = 7,
-                        lib: str = "ib_insync") -> list[str]:
+                        lib: str = compat.LIBRARY) -> list[str]:
     """The placeOrder fields (after msg id 3) the library's own Client encoder sends."""
-    client_cls: Any = Client
-    if lib == "ib_async":  # same objects, its own encoder (converted field by field)
-        client_cls = pytest.importorskip("ib_async.client").Client
-        mod = pytest.importorskip("ib_async")
-        contract = _convert(mod, contract)
-        order = _convert(mod, order)
-    client = client_cls(wrapper=None)
+    assert lib == compat.LIBRARY  # one library per environment (they share eventkit)
+    client = Client(wrapper=None)
     client._serverVersion = version
-    client.connState = client_cls.CONNECTED
+    client.connState = Client.CONNECTED
     sent: list[str] = []
     client.sendMsg = sent.append
     client.placeOrder(order_id, contract, order)
@@ -55,21 +52,7 @@ def capture_place_order(contract: Contract, order: Order, version: int, order_id
     return fields[1:-1]
 
 
-def _convert(mod: ModuleType, obj: Any) -> Any:
-    """An ib_insync dataclass instance → the same-named ib_async one (recursively)."""
-    if isinstance(obj, list):
-        return [_convert(mod, x) for x in obj]
-    if not hasattr(obj, "__dataclass_fields__"):
-        return obj
-    base = "Order" if isinstance(obj, Order) else "Contract" if isinstance(obj, Contract) \
-        else type(obj).__name__
-    new = getattr(mod, base)()  # defaults (ib_async may have extra fields)
-    for name in obj.__dataclass_fields__:
-        setattr(new, name, _convert(mod, getattr(obj, name)))
-    return new
-
-
-CLIENTS = ["ib_insync", "ib_async"]
+CLIENTS = [compat.LIBRARY]  # the library of this environment
 
 
 def aapl() -> Stock:
@@ -179,15 +162,15 @@ def test_bad_messages_raise_value_error_naming_the_field() -> None:
 
 # ------------------------------------------------------------------ encoders → library
 
-LIBS = ["ib_insync", "ib_async"]
+LIBS = [compat.LIBRARY]
 
 
 class Lib:
     """A real IB() of the library, its Wrapper and a Decoder at ``version``."""
 
     def __init__(self, name: str, version: int) -> None:
-        self.mod: ModuleType = pytest.importorskip(name)
-        decoder_mod = pytest.importorskip(f"{name}.decoder")
+        self.mod: ModuleType = importlib.import_module(name)
+        decoder_mod = importlib.import_module(f"{name}.decoder")
         self.ib: Any = self.mod.IB()
         self.wrapper: Any = self.ib.wrapper
         self.wrapper.clientId = 5

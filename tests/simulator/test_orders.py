@@ -11,11 +11,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from ib_insync import Bag, ComboLeg, Contract, LimitOrder, MarketOrder, Option, Order, Stock
-from ib_insync.client import Client
-from ib_insync.decoder import Decoder
-from ib_insync.ib import IB
 
+from src.brokers.compat import (
+    IB,
+    Bag,
+    Client,
+    ComboLeg,
+    Contract,
+    Decoder,
+    LimitOrder,
+    MarketOrder,
+    Option,
+    Order,
+    Stock,
+)
 from src.simulator import order_codec as codec
 from src.simulator.orders import OrderEngine
 from src.simulator.types import SimContract

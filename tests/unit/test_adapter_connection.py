@@ -12,9 +12,9 @@ from unittest.mock import MagicMock, patch
 
 import pytest
 import stubs
-from ib_insync import Order, OrderStatus, Trade
 
 from src.app.config import Config
+from src.brokers.compat import Order, OrderStatus, Trade
 from src.brokers.connection import backoff_delay
 from src.brokers.errors import ConnectionLost
 from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi

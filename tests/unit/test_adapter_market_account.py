@@ -10,9 +10,9 @@ from unittest.mock import MagicMock, patch
 
 import pytest
 import stubs
-from ib_insync import Contract, Position, Ticker
 
 from src.app.config import Config
+from src.brokers.compat import Contract, Position, Ticker
 from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
 
 

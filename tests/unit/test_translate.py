@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 import pytest
 import stubs
-from ib_insync import Contract, OrderStatus, PortfolioItem, Position, Ticker
 
 from src.brokers import translate
 from src.brokers.base import ACCOUNT_FIELDS, MARKET_DATA_FIELDS, ORDER_FIELDS, POSITION_FIELDS
+from src.brokers.compat import Contract, OrderStatus, PortfolioItem, Position, Ticker
 
 NOW = datetime(2026, 1, 2, 3, 4, 5)
 
