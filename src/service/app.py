@@ -28,7 +28,7 @@ from src.service import errors
 from src.service.auth import load_token
 from src.service.connector import Connector
 from src.service.metrics import RequestMetricsMiddleware, ServiceMetrics
-from src.service.providers import backend_name, build_broker
+from src.service.providers import backend_name, build_broker, prepare
 from src.service.routes_docs import router as docs_router
 from src.service.routes_market import router as market_router
 from src.service.routes_ops import VERSION
@@ -63,6 +63,8 @@ def create_app(config: Any, *, broker_factory: BrokerFactory | None = None,
     None: no token configured, protected endpoints answer 403). ``connect``: start the
     connector (False: the broker stays as built). ``run_trader``: default ``service.trader``."""
     factory = broker_factory or build_broker
+    if broker_factory is None:
+        prepare(config)  # the client library is imported here, not on the lifespan's worker
     backend = "custom" if broker_factory is not None else backend_name(config)
     api_token = load_token() if token is FROM_ENVIRONMENT else token
     trader_on = setting(config, "SERVICE_TRADER", True) if run_trader is None else run_trader

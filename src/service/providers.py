@@ -27,6 +27,18 @@ def backend_name(config: Any) -> str:
     return name
 
 
+def prepare(config: Any) -> None:
+    """Import the client library now, on the calling thread, if ``config`` needs the adapter.
+
+    ib_insync's eventkit asks for the current event loop when it is first imported, which fails
+    on a worker thread ("There is no current event loop in thread 'AnyIO worker thread'") —
+    and the lifespan builds the broker on one. ``create_app`` calls this on its own thread
+    (the main thread under ``ibkr-service``), as any script importing ib_insync at the top would.
+    """
+    if backend_name(config) == "adapter":
+        import src.brokers.ibkr_ib_insync  # noqa: F401 - the import is the point
+
+
 def build_broker(config: Any) -> BrokerApi:
     """A new, unconnected broker for the service process (the lifespan connects it)."""
     name = backend_name(config)
