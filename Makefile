@@ -41,7 +41,7 @@ $(PY_ASYNC):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,service,ib_insync]"
+	$(PY) -m pip install --quiet -e ".[dev,service,ib_insync,bench]"
 	@touch $(STAMP)
 
 $(STAMP_ASYNC): pyproject.toml | $(PY_ASYNC)

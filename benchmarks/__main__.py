@@ -1,9 +1,12 @@
-"""``python -m benchmarks [--latency-ms 0,10] [--only chain,...,service] [--quick] [--seconds N]``
+"""``python -m benchmarks [--latency-ms 0,10] [--only chain,quote,events,connect,latency,week,
+service] [--quick] [--plots DIR] [--seconds N]``
 
 Runs the selected benchmarks against the simulated gateway (pacing enforced), prints one
 table per benchmark and a PASS/FAIL summary, writes benchmarks/results/latest.json and
-benchmarks/results/latest.md (the markdown pasted into docs/performance.md), and exits 1 when
-a target fails or a benchmark crashes.
+benchmarks/results/latest.md (the markdown pasted into docs/performance.md), draws the plots
+(week memory, order-latency distributions) into ``--plots`` (default docs/img), and exits 1
+when a target fails or a benchmark crashes. ``--quick`` is a smoke run: fewer repetitions and
+a scaled-down week (its size targets scale with it).
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_chain, bench_connect, bench_events, bench_quote, bench_service
+from benchmarks import (
+    bench_chain,
+    bench_connect,
+    bench_events,
+    bench_order_latency,
+    bench_quote,
+    bench_service,
+    bench_week,
+    plots,
+)
 from benchmarks.common import quiet_logging
 from benchmarks.report import (
     Section,
@@ -33,8 +45,9 @@ from benchmarks.report import (
 )
 from src.brokers import compat
 
-BENCHES = ("chain", "quote", "events", "connect", "service")
+BENCHES = ("chain", "quote", "events", "connect", "latency", "week", "service")
 RESULTS = Path(__file__).resolve().parent / "results"
+PLOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 
 def _latencies(text: str) -> list[float]:
@@ -68,6 +81,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="service benchmark: seconds per phase (default 30, --quick 5)")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json",
                    help="JSON results path (markdown goes next to it, .md)")
+    p.add_argument("--plots", type=Path, default=PLOTS,
+                   help="directory for the PNG plots (default docs/img)")
     return p.parse_args(argv)
 
 
@@ -79,9 +94,13 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], tuple[list[Section]
                                          large_reps=0 if q else 1),
         "quote": lambda: bench_quote.run(lat, calls=20 if q else 50,
                                          seeds_calls=10 if q else 50),
-        "events": lambda: bench_events.run(orders=300 if q else 1000,
-                                           repetitions=5 if q else 11),
+        "events": lambda: bench_events.run(orders=200 if q else 1000,
+                                           repetitions=3 if q else 4, fills=6),
         "connect": lambda: bench_connect.run(lat, samples=30 if q else 100),
+        "latency": lambda: bench_order_latency.run(lat, rounds=1 if q else 3,
+                                                   orders=8 if q else 25),
+        "week": lambda: (bench_week.run(orders=100, chains=25, ticks=50_000) if q
+                         else bench_week.run()),
         "service": lambda: bench_service.run(
             seconds=args.seconds if args.seconds is not None else (5.0 if q else 30.0)),
     }
@@ -123,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(s.text(), flush=True)
         print(f"({name}: {time.perf_counter() - t0:.1f} s)", flush=True)
     meta["duration_s"] = round(time.perf_counter() - t_all, 1)
+    root = Path(__file__).resolve().parent.parent
+    drawn = [d.replace(str(root) + "/", "") for d in plots.draw(sections, args.plots)]
+    if drawn:
+        meta["plots"] = ", ".join(drawn)
+        print("plots: " + meta["plots"])
     print("\n== summary ==")
     print(summary(targets, errors))
     document = results_document(meta, sections, targets, errors)

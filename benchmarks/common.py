@@ -41,6 +41,14 @@ def gateway(latency_ms: float, seed: int = 1) -> Iterator[SimulatedGateway]:
         yield gw
 
 
+@contextmanager
+def gateway_with(latency_ms: float, seed: int = 1, **kwargs: Any) -> Iterator[SimulatedGateway]:
+    """A fresh simulated gateway (pacing enforced) with extra options (universe, step …)."""
+    with SimulatedGateway(port=0, seed=seed, latency_ms=latency_ms, pacing=True,
+                          **kwargs) as gw:
+        yield gw
+
+
 def quiet_logging() -> None:
     """Benchmarks measure the code, not the log handlers: WARNING and above only."""
     logging.basicConfig(level=logging.WARNING)
@@ -199,3 +207,33 @@ def link_legs(gw: SimulatedGateway, latency_ms: float) -> tuple[int, float]:
     loaded = measure_link_rtt_ms(gw)
     legs = max(1, min(2, round((loaded - base) / latency_ms)))
     return legs, loaded
+
+
+# ---------------------------------------------------------------- wide universe, memory
+
+
+def wide_universe(stocks: int) -> dict[str, Any]:
+    """The packaged universe plus synthetic option-less stocks ``ZB01`` … so that ``stocks``
+    symbols in all can stream (the packaged one has 3; a trader watches dozens)."""
+    from src.simulator.market import load_universe
+
+    uni = load_universe()
+    have = len(uni["stocks"])
+    extra = [{"symbol": f"ZB{i:02d}", "con_id": 9_000_000 + i, "primary_exchange": "NYSE",
+              "long_name": f"BENCH STOCK {i}", "price": 40.0 + 3 * i, "volatility": 0.3,
+              "spread": 0.02} for i in range(1, max(0, stocks - have) + 1)]
+    uni["stocks"] = list(uni["stocks"]) + extra
+    return uni
+
+
+def stock_symbols(universe: dict[str, Any]) -> list[str]:
+    return [str(s["symbol"]) for s in universe["stocks"]]
+
+
+def rss_mb() -> float:
+    """This process's resident set size (VmRSS of /proc/self/status), in MB."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("VmRSS not found in /proc/self/status")

@@ -75,6 +75,12 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("ibkr", "chain_stream_lines", "CHAIN_STREAM_LINES", int, 50, minimum=0, maximum=80),
     _Key("ibkr", "chain_stream_idle", "CHAIN_STREAM_IDLE", float, 300.0, minimum=1,
          maximum=86_400),
+    _Key("ibkr", "order_retention_days", "IBKR_ORDER_RETENTION_DAYS", int, 1, minimum=0,
+         maximum=3650),
+    _Key("ibkr", "ticker_retention", "IBKR_TICKER_RETENTION", float, 3600.0, minimum=0,
+         maximum=7 * 86_400),
+    _Key("ibkr", "retention_sweep", "IBKR_RETENTION_SWEEP", float, 600.0, minimum=0.1,
+         maximum=86_400),
     _Key("risk", "max_contracts_per_order", "MAX_CONTRACTS_PER_ORDER", int, 10,
          minimum=1, maximum=10_000),
     _Key("risk", "max_open_orders", "MAX_OPEN_ORDERS", int, 5, minimum=1, maximum=10_000),
@@ -179,6 +185,9 @@ class Config:
     IBKR_MAX_STREAMS: int = 50
     CHAIN_STREAM_LINES: int = 50
     CHAIN_STREAM_IDLE: float = 300.0
+    IBKR_ORDER_RETENTION_DAYS: int = 1
+    IBKR_TICKER_RETENTION: float = 3600.0
+    IBKR_RETENTION_SWEEP: float = 600.0
     MAX_CONTRACTS_PER_ORDER: int = 10
     MAX_OPEN_ORDERS: int = 5
     SYMBOLS: tuple[str, ...] = ("AAPL",)

@@ -136,6 +136,7 @@ class ConnectionManager:
         api.account_service.rebuild()
         api.order_service.reconcile()
         api.market_service.resubscribe_all()
+        api.retention.after_connect()
         log_info(f"Connected to IBKR at {api.host}:{api.port} (client id {api.client_id})")
 
     # --- disconnect -----------------------------------------------------------------------------

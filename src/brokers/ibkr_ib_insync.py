@@ -45,6 +45,7 @@ from src.brokers.ib_loop import IbLoop, InflightRequests
 from src.brokers.market_data import MarketDataService
 from src.brokers.metrics import AdapterMetrics
 from src.brokers.orders_service import OrderService
+from src.brokers.retention import RetentionHook, RetentionPolicy
 from src.brokers.settings_coerce import read as setting
 from src.brokers.translate import snapshot
 from src.models.option import Option, OptionSpread
@@ -183,6 +184,10 @@ class IBKRIBInsyncApi:
             chain_stream_lines=setting(config, "CHAIN_STREAM_LINES", 50),
             chain_stream_idle=setting(config, "CHAIN_STREAM_IDLE", 300.0))
         self.connection = ConnectionManager(self, rng=reconnect_rng, sleep=reconnect_sleep)
+        self.retention = RetentionHook(self, RetentionPolicy(  # after each connect + periodic
+            setting(config, "IBKR_ORDER_RETENTION_DAYS", 1),
+            setting(config, "IBKR_TICKER_RETENTION", 3600.0),
+            setting(config, "IBKR_RETENTION_SWEEP", 600.0)))
         self.events = EventRouter(self)
         self._loop.call(self.events.setup)
         if metrics_port is not None:
@@ -298,6 +303,7 @@ class IBKRIBInsyncApi:
         try:
             if not self._loop.closed:
                 self._loop.call(self.events.teardown, timeout=self.request_timeout)
+                self._loop.call(self.retention.stop, timeout=self.request_timeout)
         except Exception:  # noqa: BLE001 - best effort
             pass
         self.metrics.close()
