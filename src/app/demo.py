@@ -20,7 +20,7 @@ from src.app.config import Config
 from src.app.executor import TradeRecord
 from src.app.trader import Trader
 from src.brokers.base import ACCOUNT_FIELDS, FINAL_STATUSES
-from src.utils.clock import Clock
+from src.utils.clock import SYSTEM_CLOCK, Clock
 from src.utils.logger import mask_account
 
 WAIT = 15.0  # seconds any single step may wait for the gateway
@@ -201,6 +201,37 @@ class Demo:
         if not (sent and cancelled):
             raise RuntimeError(f"order #{order_id} not cancelled: {after}")
 
+    def client_trade(self) -> None:
+        """Seed 003's tiny paper trade through ``IBKRClient`` directly: quote AAPL, place a
+        1-share STK limit far below the market, cancel it (own client id: the adapter's + 1)."""
+        from src.brokers.compat import LimitOrder, Stock
+        from src.brokers.ib_client import IBKRClient
+        from src.brokers.settings import BrokerSettings
+
+        settings = BrokerSettings.from_config(self.trader.config)
+        settings = settings.replace(client_id=settings.client_id + 1)
+        refuse_live(settings.port, "")
+        clock = getattr(self.broker, "clock", None) or SYSTEM_CLOCK  # the app's clock
+        with IBKRClient(settings, clock=clock) as client:
+            if not client.connect():
+                raise RuntimeError(f"IBKRClient could not connect: {client.last_error}")
+            refuse_live(settings.port, client.account_id)
+            stock = Stock(self.symbol, "SMART", "USD")
+            quote = client.request_market_data(stock)
+            reference = quote.bid or quote.last or quote.ask
+            if not reference:
+                raise RuntimeError(f"no {self.symbol} price from the gateway: {quote}")
+            limit = max(0.01, round(reference * 0.5, 2))  # far below the market: it rests
+            placed = client.place_order(stock, LimitOrder("BUY", 1, limit))
+            cancelled = client.cancel_order(placed.order_id)
+            client.cancel_market_data(stock)
+            self.say(table(["client", "symbol", "bid", "ask", "last", "order", "limit",
+                            "status", "after cancel"], [
+                ["IBKRClient", self.symbol, quote.bid, quote.ask, quote.last, placed.order_id,
+                 limit, placed.status, cancelled.status]]))
+            if cancelled.status not in ("Cancelled", "ApiCancelled"):
+                raise RuntimeError(f"order #{placed.order_id} not cancelled: {cancelled.status}")
+
     def positions(self) -> None:
         wait_until(lambda: bool(self.broker.get_positions()), timeout=5.0)
         positions = self.broker.get_positions()
@@ -224,13 +255,23 @@ class Demo:
 
     def run(self, *, roundtrip: bool = False) -> int:
         """All steps; ``roundtrip``: only connect, quote and a 1-lot LIMIT placed and cancelled
-        (the paper round-trip of seed 003 — nothing is left open, nothing fills)."""
-        self.step("Connection", self.connection)
+        (the paper round-trip of seed 003 — nothing is left open, nothing fills), then the same
+        through ``IBKRClient`` with a 1-share stock order; refused on a live port or account."""
+        port = int(getattr(self.broker, "port", 0) or 0)
+        if roundtrip:
+            self.step("Paper gateway check", lambda: refuse_live(port, ""))
+        if not self.failures:
+            self.step("Connection", self.connection)
+        if not self.failures and roundtrip:
+            self.step("Paper account check",
+                      lambda: refuse_live(port, str(self.broker.account_id or "")))
         if not self.failures:
             self.step(f"Quote {self.symbol}", self.quote)
             if roundtrip:
                 self.step("1-lot LIMIT spread far from the market, then cancelled",
                           self.limit_cancel)
+                self.step(f"IBKRClient: quote {self.symbol}, 1-share LIMIT far from the market, "
+                          "then cancelled", self.client_trade)
             else:
                 self.step(f"Option chain {self.symbol}", self.chain)
                 self.step("Bull call spread at MARKET", self.market_spread)
@@ -246,6 +287,24 @@ class Demo:
         self.say("all steps passed" if not self.failures
                  else f"{len(self.failures)} step(s) failed")
         return 0 if not self.failures else 1
+
+
+class LiveAccountRefused(RuntimeError):
+    """The paper round trip refuses a live gateway port or a live account."""
+
+
+def refuse_live(port: int, account: str) -> None:
+    """Raise ``LiveAccountRefused`` for a live port (7496/4001) or a non-paper account."""
+    from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES
+
+    if port in LIVE_PORTS:
+        raise LiveAccountRefused(
+            f"refusing to run the paper round trip on port {port} (a live TWS / IB Gateway "
+            "port): point ibkr.port at a paper gateway (7497 / 4002)")
+    if account and not account.startswith(PAPER_ACCOUNT_PREFIXES):
+        raise LiveAccountRefused(
+            f"refusing to run the paper round trip on account {mask_account(account)}: not a "
+            "paper account (DU… / DF…); log the gateway in with a paper account")
 
 
 def _spot(quote: dict[str, Any]) -> float | None:

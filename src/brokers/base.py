@@ -20,6 +20,22 @@ ORDER_STATUSES: tuple[str, ...] = (
 """IB's order statuses. ``PendingCancel`` (a cancel sent, not yet confirmed) is not final: the
 order may still fill."""
 FINAL_STATUSES: frozenset[str] = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+STATUS_KINDS: dict[str, str] = {
+    "ApiPending": "pending",       # not yet sent to the gateway
+    "PendingSubmit": "pending",    # sent, not yet acknowledged
+    "PreSubmitted": "working",     # accepted, held (e.g. outside hours, simulated type)
+    "Submitted": "working",        # working at the exchange
+    "PendingCancel": "working",    # a cancel was sent, not confirmed: the order may still fill
+    "ApiCancelled": "terminal",    # cancelled before it reached the gateway
+    "Cancelled": "terminal",
+    "Filled": "terminal",
+    "Inactive": "terminal",        # rejected / not working (IB 201 …): done on both libraries
+}
+"""Every IB order status → pending / working / terminal (ib_async's own ``ValidationError`` /
+``ApiUpdate`` are not IB's: ``compat.contract_status`` keeps the previous status for them).
+Statuses are passed through unchanged; this table decides waits and finality."""
+if {k for k, v in STATUS_KINDS.items() if v == "terminal"} != FINAL_STATUSES:
+    raise RuntimeError("STATUS_KINDS and FINAL_STATUSES disagree")  # pragma: no cover
 DIRECTIONS: frozenset[str] = frozenset({"LONG", "SHORT"})
 PRICE_TYPES: frozenset[str] = frozenset({"LIMIT", "MARKET"})
 

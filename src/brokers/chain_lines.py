@@ -18,14 +18,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 from src.brokers import translate
 from src.brokers.compat import require_con_id
 from src.utils.logger import log_debug
 
 if TYPE_CHECKING:
-    from src.brokers.market_data import MarketDataService
+    from src.brokers.pacing import BulkPacer
+    from src.brokers.settings import BrokerSettings
+
+
+class LineOwner(Protocol):
+    """What the retained lines need from the market-data service that owns them."""
+
+    client: Any  # its ``ib`` (loop thread only)
+    settings: BrokerSettings
+    pacer: BulkPacer
+
+    @property
+    def streams(self) -> Sized: ...  # the stock streams (they count against the line budget)
+
+    def publish(self) -> None: ...
 
 #: The longest a new line may take to show its first quote and greeks (bounded further by the
 #: request timeout); a line still without them is returned as it is (zeros where IB has none).
@@ -42,7 +57,7 @@ def ready(ticker: Any) -> bool:
 class ChainLines:
     """Retained option lines per underlying symbol, least recently used first."""
 
-    def __init__(self, service: MarketDataService, limit: int, idle_seconds: float) -> None:
+    def __init__(self, service: LineOwner, limit: int, idle_seconds: float) -> None:
         self.service = service
         self.limit = max(0, limit)
         self.idle_seconds = idle_seconds
@@ -81,7 +96,7 @@ class ChainLines:
         waiter = self._waiting.pop(id(ticker), None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        ib = self.service.api.ib
+        ib = self.service.client.ib
         with contextlib.suppress(Exception):  # the line is gone either way
             if ib.isConnected() is True:
                 ib.cancelMktData(contract)
@@ -116,7 +131,7 @@ class ChainLines:
     def on_error(self, req_id: int) -> bool:
         """A gateway error for one of the retained lines: forget it (the next call re-requests
         it) and end its first-quote wait. True if the request was one of ours."""
-        table = getattr(getattr(self.service.api.ib, "wrapper", None), "reqId2Ticker", None)
+        table = getattr(getattr(self.service.client.ib, "wrapper", None), "reqId2Ticker", None)
         ticker = table.get(req_id) if isinstance(table, dict) else None
         if ticker is None:
             return False
@@ -160,7 +175,7 @@ class ChainLines:
 
     async def _tickers(self, symbol: str, lines: dict[int, tuple[Any, Any]],
                        contracts: list[Any]) -> list[Any]:
-        ib = self.service.api.ib
+        ib = self.service.client.ib
         wanted = {c.conId for c in contracts}
         for con_id in [k for k in lines if k not in wanted]:
             self._cancel(*lines.pop(con_id))
@@ -179,10 +194,10 @@ class ChainLines:
                 pending.append(self._wait_ready(loop, ticker))
         self.service.publish()
         if pending:
-            api = self.service.api
+            settings = self.service.settings
             queued = len(self.service.streams) + self.count()  # lines possibly queued ahead
-            timeout = min(api.request_timeout,
-                          SETTLE_SECONDS + queued / max(1, getattr(api, "max_rate", 45)))
+            timeout = min(settings.request_timeout,
+                          SETTLE_SECONDS + queued / max(1, settings.max_rate))
             _, still = await asyncio.wait(pending, timeout=timeout)
             if still:
                 log_debug(f"{len(still)} option lines of {symbol} without a full quote yet")

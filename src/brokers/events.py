@@ -1,14 +1,18 @@
-"""Routing of ib_insync events to the adapter's services (everything runs on the loop thread).
+"""Routing of IB events (everything runs on the loop thread).
 
-``EventRouter`` wires the facade's ``_on_*`` handlers (the seed names, kept on the facade because
-callers and tests invoke them directly) to the IB events, and classifies IB's ``error`` callback:
-connectivity (1100/1101/1102, 502/504/1300, 326) → the connection manager, data farms →
-``api.data_health``, order ids → the order service, market-data lines → the market service.
+``EventRouter`` belongs to one :class:`~src.brokers.ib_client.IBKRClient`. It wires the
+session events the client itself handles (connected, disconnected, error, the socket's
+apiError) and the handlers other objects subscribe through ``client.subscribe`` (the adapter's
+order / position / account handlers), and classifies IB's ``error`` callback: connectivity
+(1100/1101/1102, 502/504/1300, 326) → the connection manager, data farms →
+``client.data_health``, everything else → the client's own order / market-data requests, then the
+error handlers registered with ``client.on_request_error`` (the adapter's services).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from src.brokers.errors import (
@@ -25,43 +29,47 @@ from src.brokers.errors import (
 from src.utils.logger import log_error, log_info, log_warning
 
 if TYPE_CHECKING:
-    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+    from src.brokers.session import Session
 
 IB_LINK_DOWN = frozenset({1100, 2110})
 """TWS/IBG lost IB's servers but our socket to it is up: wait for 1101/1102, no reconnect."""
 
 
 class EventRouter:
-    """Connects/disconnects the facade's handlers and implements the non-service ones."""
+    """Connects/disconnects the event handlers of one client's ``IB``; handles the session ones."""
 
-    def __init__(self, api: IBKRIBInsyncApi) -> None:
-        self.api = api
+    def __init__(self, client: Session) -> None:
+        self.client = client
+        self.subscribed: list[tuple[str, Callable[..., Any]]] = []
 
     def _pairs(self) -> tuple[tuple[str, Any], ...]:
-        api = self.api
         return (
-            ("connectedEvent", api._on_connected),
-            ("disconnectedEvent", api._on_disconnected),
-            ("orderStatusEvent", api._on_order_status),
-            ("execDetailsEvent", api._on_execution),
-            ("commissionReportEvent", api._on_commission_report),
-            ("positionEvent", api._on_position),
-            ("updatePortfolioEvent", api._on_portfolio),
-            ("accountValueEvent", api._on_account_value),
-            ("errorEvent", api._on_error),
+            ("connectedEvent", self.connected),
+            ("disconnectedEvent", self.disconnected),
+            ("errorEvent", self.on_error_event),
+            *self.subscribed,
         )
 
     def setup(self) -> None:
-        ib = self.api.ib
+        ib = self.client.ib
         for name, handler in self._pairs():
-            event = getattr(ib, name)
-            event += handler
-            setattr(ib, name, event)
-        ib.client.apiError += self.api._on_api_error
+            self._attach(ib, name, handler)
+        ib.client.apiError += self.api_error
+
+    @staticmethod
+    def _attach(ib: Any, name: str, handler: Callable[..., Any]) -> None:
+        event = getattr(ib, name)
+        event += handler
+        setattr(ib, name, event)
+
+    def subscribe(self, name: str, handler: Callable[..., Any]) -> None:
+        """Wire ``handler`` to the IB event ``name`` (now, and again after ``setup``)."""
+        self.subscribed.append((name, handler))
+        self._attach(self.client.ib, name, handler)
 
     def teardown(self) -> None:
-        ib = self.api.ib
-        for name, handler in self._pairs() + (("apiError", self.api._on_api_error),):
+        ib = self.client.ib
+        for name, handler in self._pairs() + (("apiError", self.api_error),):
             owner = ib.client if name == "apiError" else ib
             with contextlib.suppress(Exception):  # best effort
                 getattr(owner, name).disconnect(handler)
@@ -69,65 +77,67 @@ class EventRouter:
     # --- connection events --------------------------------------------------------------------
 
     def connected(self) -> None:
-        api = self.api
-        api.connected = True
-        api.metrics.connection_status.set(1)
-        log_info("Connection to IBKR established")
+        """The API handshake is done; ``connected`` turns true after the post-connect work."""
+        log_info("Connection to IBKR established (API handshake done)")
 
     def disconnected(self) -> None:
-        api = self.api
-        if api.connection.user_stopped or api.closing:
+        client = self.client
+        if client.connection.user_stopped or client.closing:
             log_info("Disconnected from IBKR")
         else:
             log_warning("Disconnected from IBKR")
-        api.connection.connection_lost("socket closed")
+        client.connection.connection_lost("socket closed")
 
     def api_error(self, message: str) -> None:
         error = ConnectionLost(f"API connection error: {message}")
-        self.api.last_error = error
-        self.api.connection.abort_connect(error)
+        self.client.record_error(error)
+        self.client.connection.abort_connect(error)
 
     # --- IB's error callback ------------------------------------------------------------------
 
+    def on_error_event(self, reqId: int, errorCode: int, errorString: str,  # noqa: N803
+                       contract: Any = None) -> None:
+        self.error(reqId, errorCode, errorString)
+
     def error(self, req_id: int, code: int, message: str) -> None:
-        api = self.api
+        client = self.client
+        connection = client.connection
         if code in CLIENT_ID_IN_USE:
-            api.last_error = error_from_ib(code, message)
-            log_error(f"IBKR error {code}: {message} (client id {api.client_id} in use)")
-            api.connection.abort_connect(api.last_error)
+            client.record_error(error_from_ib(code, message))
+            log_error(f"IBKR error {code}: {message} "
+                      f"(client id {client.settings.client_id} in use)")
+            connection.abort_connect(error_from_ib(code, message))
         elif code in CONNECTIVITY_LOST:
-            api.last_error = error_from_ib(code, message)
+            error = error_from_ib(code, message)
+            client.record_error(error)
             log_error(f"IBKR connection error {code}: {message}")
-            if api.connection.connecting:
-                api.connection.abort_connect(api.last_error)
+            if connection.connecting:
+                connection.abort_connect(error)
             elif code in IB_LINK_DOWN:
-                api.connected = False
-                api.metrics.connection_status.set(0)
-                api.data_health["ib"] = "down"
-                api.connection.link_down()
+                client.mark_connected(False)
+                client.data_health["ib"] = "down"
+                connection.link_down()
             else:
-                api.connection.connection_lost(f"error {code}")
+                connection.connection_lost(f"error {code}")
         elif code in CONNECTIVITY_RESTORED_DATA_LOST or code in CONNECTIVITY_RESTORED_DATA_KEPT:
             log_info(f"IBKR connectivity restored ({code}): {message}")
-            api.data_health["ib"] = "ok"
-            api.connection.link_restored()
-            if api.ib.isConnected() is not False:
-                api.connected = True
-                api.metrics.connection_status.set(1)
+            client.data_health["ib"] = "ok"
+            connection.link_restored()
+            if client.ib.isConnected() is not False:
+                client.mark_connected(True)
             if code in CONNECTIVITY_RESTORED_DATA_LOST:
-                api.ib.reqMarketDataType(api.market_data_type)
-                api.market_service.resubscribe_all()
+                client.ib.reqMarketDataType(client.settings.market_data_type)
+                client.data_lost()
         elif code in DATA_FARM_DOWN or code in DATA_FARM_OK:
             farm = message.rsplit(":", 1)[-1].strip() or str(code)
-            api.data_health[farm] = "down" if code in DATA_FARM_DOWN else "ok"
+            client.data_health[farm] = "down" if code in DATA_FARM_DOWN else "ok"
             (log_warning if code in DATA_FARM_DOWN else log_info)(
-                f"IBKR data farm {farm}: {api.data_health[farm]} ({code})")
+                f"IBKR data farm {farm}: {client.data_health[farm]} ({code})")
         else:
-            handled = api.order_service.on_error(req_id, code, message)
-            handled = api.market_service.on_error(req_id, code, message) or handled
+            handled = client.request_error(req_id, code, message)
             if is_warning(code):
                 log_info(f"IBKR warning {code}: {message}, reqId: {req_id}")
             else:
                 if not handled:
-                    api.last_error = error_from_ib(code, message)
+                    client.record_error(error_from_ib(code, message))
                 log_error(f"IBKR error {code}: {message}, reqId: {req_id}")

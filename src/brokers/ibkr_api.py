@@ -34,7 +34,7 @@ from typing import Any
 from src.brokers import validation
 from src.brokers.base import FINAL_STATUSES
 from src.brokers.errors import NotConnected, ReadOnlyViolation
-from src.brokers.settings_coerce import read as setting
+from src.brokers.settings import BrokerSettings
 from src.models.option import Option, OptionSpread
 from src.models.pricing import black_scholes
 from src.utils import market_calendar
@@ -68,14 +68,16 @@ class IBKRApi:
         self.config = config
         # "what day is it" (New York) and timestamps; ``today=`` (older keyword) pins 10:00 NY
         self.clock: Clock = clock_for(today, clock)
-        self.host: str = setting(config, "IBKR_HOST", "127.0.0.1")
-        self.port: int = setting(config, "IBKR_PORT", 7497)
-        self.client_id: int = setting(config, "IBKR_CLIENT_ID", 1)
-        self.account_id: str = setting(config, "IBKR_ACCOUNT_ID", "")
-        self.read_only: bool = setting(config, "IBKR_READ_ONLY", False)
-        self.chain_expirations: int = setting(config, "CHAIN_EXPIRATIONS", 4)
-        self.chain_strikes: int = setting(config, "CHAIN_STRIKES", 6)
-        self.max_contracts: int = setting(config, "MAX_CONTRACTS_PER_ORDER", 10)
+        settings = BrokerSettings.from_config(config)
+        self.settings = settings
+        self.host: str = settings.host
+        self.port: int = settings.port
+        self.client_id: int = settings.client_id
+        self.account_id: str = settings.account_id
+        self.read_only: bool = settings.read_only
+        self.chain_expirations: int = settings.chain_expirations
+        self.chain_strikes: int = settings.chain_strikes
+        self.max_contracts: int = settings.max_contracts
         self.connected = False
         self.orders: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, dict[str, Any]] = {}

@@ -1,34 +1,22 @@
 """IBKRIBInsyncApi: the real Interactive Brokers adapter (ib_insync 0.9.86), drop-in for IBKRApi.
 
-A thin facade: it validates arguments, applies the safety interlocks, marshals every call onto
-one event-loop thread and translates results into the contract's shapes
-(docs/contract.md). The work is done by one-job modules beside it:
-
-================  =================================================================
-``ib_loop``       IbLoop (loop thread, run/call with timeouts), ``ib_request`` helper
-``connection``    connect, start-up work after every (re)connect, reconnect supervisor
-``events``        wiring of the IB events, classification of IB's error callback
-``orders_service`` BAG orders: place / acknowledge / track / cancel / reconcile
-``market_data``   streaming quotes (LRU of lines) and option chains (batched, bounded)
-``account``       account summary and positions from ib_insync's event-kept state
-``translate``     pure conversions ib_insync objects → dicts / ``Option``
-``validation``    argument checks (``ValueError`` naming the field)
-``errors``        IB code tables and the ``BrokerError`` exception tree
-``metrics``       Prometheus registry of the adapter
-================  =================================================================
+A thin facade over an :class:`~src.brokers.ib_client.IBKRClient` (the gateway session: loop
+thread, ``IB``, connect / reconnect, events, error mapping, metrics): it validates arguments,
+applies the safety interlocks and translates results into the contract's shapes
+(docs/contract.md). The spread, chain and contract-shape work is done by its services
+(``orders_service``, ``market_data`` + ``chain_lines``, ``account``), which get the client and
+an :class:`~src.brokers.state.AdapterState` — never the facade. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from src.brokers import compat, validation
+from src.brokers import validation
 from src.brokers.account import AccountService
 from src.brokers.compat import IB
-from src.brokers.connection import ConnectionManager
 from src.brokers.errors import (
     BrokerError,
     InvalidOrder,
@@ -40,25 +28,27 @@ from src.brokers.errors import (
     RequestTimeout,
     from_exception,
 )
-from src.brokers.events import EventRouter
-from src.brokers.ib_loop import IbLoop, InflightRequests
+from src.brokers.ib_client import IBKRClient
 from src.brokers.market_data import MarketDataService
-from src.brokers.metrics import AdapterMetrics
 from src.brokers.orders_service import OrderService
-from src.brokers.retention import RetentionHook, RetentionPolicy
-from src.brokers.settings_coerce import read as setting
+from src.brokers.retention import RetentionHook, RetentionPolicy, RetentionView
+from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, BrokerSettings
+from src.brokers.state import AdapterState
 from src.brokers.translate import snapshot
 from src.models.option import Option, OptionSpread
 from src.utils.clock import SYSTEM_CLOCK, Clock, wall_now
 from src.utils.logger import log_debug, log_error, log_info, log_warning
 
-__all__ = ["IB", "IBKRIBInsyncApi"]
+__all__ = ["IB", "LIVE_PORTS", "PAPER_ACCOUNT_PREFIXES", "IBKRIBInsyncApi"]
 
 T = TypeVar("T")
 
-LIVE_PORTS = frozenset({7496, 4001})
 LOCK_HELD = "called while holding the adapter's lock (would deadlock with the event handlers)"
-PAPER_ACCOUNT_PREFIXES = ("DU", "DF")
+
+
+def _from_client(name: str, doc: str) -> Any:
+    """A read-only property that reads ``self.client.<name>``."""
+    return property(lambda self: getattr(self.client, name), doc=doc)
 
 
 class IBKRIBInsyncApi:
@@ -77,11 +67,14 @@ class IBKRIBInsyncApi:
     Extras: ``close()`` / context manager (stops the loop thread), ``resubscribe_all()``,
     ``is_live_account()``.
 
-    Attributes: ``connected``, ``account_id``, ``orders``, ``positions`` and ``lock`` (an
-    ``RLock`` guarding ``orders``/``positions``) per the contract; ``ib`` (the ``IB`` instance),
-    ``metrics`` (:class:`~src.brokers.metrics.AdapterMetrics`), ``last_error`` (the last
-    :class:`~src.brokers.errors.BrokerError` seen), ``reconnect_count``,
-    ``last_connect_seconds``, ``data_health`` (farm → "ok"/"down", plus "ib" for 1100/1101/1102).
+    Built on an :class:`~src.brokers.ib_client.IBKRClient` (``client``), which owns the gateway
+    session: the loop thread, ``ib``, connect / reconnect, event wiring, error mapping, metrics
+    and the session state (``connected``, ``account_id``, ``last_error``, ``data_health``,
+    ``reconnect_count``, ``last_connect_seconds`` — read here through properties; the client is
+    their one writer). The adapter's own tables (``orders``, ``positions``, ``lock``) live in an
+    :class:`~src.brokers.state.AdapterState` shared with its services; the services get the
+    client and that state, never the facade. ``client=`` takes a ready ``IBKRClient`` (its
+    settings, clock and reconnect rng/sleep then apply; the services run on its loop thread).
 
     Errors: the contract's return shapes are kept (``connect`` → False, ``get_market_data`` →
     ``{"symbol", "error"}`` …). Every failure is also classified into the ``BrokerError`` tree
@@ -99,25 +92,18 @@ class IBKRIBInsyncApi:
     ``risk.max_contracts_per_order``;
     ``order_ref`` makes placement idempotent (a known ref returns its order id, nothing sent).
 
-    Events handled (ib_insync → handler): connectedEvent → ``_on_connected``,
-    disconnectedEvent → ``_on_disconnected``, orderStatusEvent → ``_on_order_status``,
-    execDetailsEvent → ``_on_execution``, commissionReportEvent → ``_on_commission_report``,
-    positionEvent → ``_on_position``, updatePortfolioEvent → ``_on_portfolio``,
-    accountValueEvent → ``_on_account_value``, errorEvent → ``_on_error``,
-    client.apiError → ``_on_api_error``.
+    Event handlers (the seeds' names, callable from any thread: marshalled onto the loop):
+    ``_on_order_status``, ``_on_execution``, ``_on_commission_report``, ``_on_position``,
+    ``_on_portfolio``, ``_on_account_value``, ``_on_error``, ``_on_api_error``; the client wires
+    the IB events to the services' handlers directly.
 
-    Threading model: the constructor starts an :class:`~src.brokers.ib_loop.IbLoop` — a daemon
-    thread with its own asyncio loop — and creates ``IB()`` on it. Every public method may be
-    called from any thread: it validates on the caller's thread, then runs its ib_insync work on
-    the loop thread with a timeout (nothing waits forever). Event handlers run on the loop thread;
-    called from another thread (tests) they are marshalled there. ``orders``/``positions`` are
-    written under ``lock``; the adapter never holds it while waiting on the loop thread. A
-    caller that holds ``lock`` itself gets reads (``get_order_status``, ``get_positions``,
-    ``get_account_summary``) from the handler-kept state on its own thread, and calls that need
-    the gateway fail fast (``OrderInterrupted`` / error shapes) instead of deadlocking with the
-    handlers. ``disconnect()`` or a connection loss ends every in-flight request at once
-    (``ConnectionLost``). ib_insync pumps its socket on the loop itself, so
-    ``handle_callbacks()`` has nothing to do.
+    Threading model: every public method may be called from any thread: it validates on the
+    caller's thread, then runs its ib_insync work on the client's loop thread with a timeout
+    (nothing waits forever). ``orders``/``positions`` are written under ``lock``; the adapter
+    never holds it while waiting on the loop thread. A caller that holds ``lock`` itself gets
+    reads (``get_order_status``, ``get_positions``, ``get_account_summary``) from the
+    handler-kept state on its own thread, and calls that need the gateway fail fast
+    (``OrderInterrupted`` / error shapes) instead of deadlocking with the handlers.
     ``disconnect()`` keeps the loop (the adapter can reconnect); ``close()`` stops it.
     """
 
@@ -125,128 +111,155 @@ class IBKRIBInsyncApi:
         self,
         config: Any,
         *,
+        client: IBKRClient | None = None,
+        clock: Clock | None = None,
         raise_errors: bool = False,
         max_streams: int | None = None,
         reconnect_rng: random.Random | None = None,
         reconnect_sleep: Callable[[float], Awaitable[Any]] | None = None,
-        clock: Clock | None = None,
     ) -> None:
         self.config = config
-        self.clock: Clock = clock or SYSTEM_CLOCK  # "what day is it" (New York), timestamps
         self.raise_errors = raise_errors
-        self.host: str = setting(config, "IBKR_HOST", "127.0.0.1")
-        self.port: int = setting(config, "IBKR_PORT", 7497)
-        self.client_id: int = setting(config, "IBKR_CLIENT_ID", 1)
-        self.configured_account: str = setting(config, "IBKR_ACCOUNT_ID", "")
-        self.account_id: str = self.configured_account
-        self.read_only: bool = setting(config, "IBKR_READ_ONLY", False)
-        self.timeout: float = setting(config, "IBKR_TIMEOUT", 20.0)
-        self.request_timeout: float = setting(config, "IBKR_REQUEST_TIMEOUT", 10.0)
-        self.auto_reconnect: bool = setting(config, "IBKR_AUTO_RECONNECT", True)
-        self.link_grace: float = setting(config, "IBKR_LINK_GRACE", 60.0)
-        self.reconnect_base: float = setting(config, "IBKR_RECONNECT_BASE", 0.5)
-        self.reconnect_cap: float = setting(config, "IBKR_RECONNECT_CAP", 30.0)
-        self.reconnect_max_attempts: int = setting(config, "IBKR_RECONNECT_MAX_ATTEMPTS", 0)
-        self.max_rate: int = setting(config, "IBKR_MAX_RATE", 45)
-        self.market_data_type: int = setting(config, "IBKR_MARKET_DATA_TYPE", 1)
-        self.chain_expirations: int = setting(config, "CHAIN_EXPIRATIONS", 4)
-        self.chain_strikes: int = setting(config, "CHAIN_STRIKES", 6)
-        self.max_contracts: int = setting(config, "MAX_CONTRACTS_PER_ORDER", 10)
-        self.trading_mode: str = setting(config, "TRADING_MODE", "paper")
-        self.allow_live: bool = setting(config, "ALLOW_LIVE", False)
-        metrics_port: int | None = setting(config, "IBKR_METRICS_PORT", None)
-        # ibkr.client_library against the loaded library: a clear ValueError, before any IB()
-        self.client_library: str = compat.require(setting(config, "IBKR_CLIENT_LIBRARY", "auto"))
-
-        self.connected = False
-        self.orders: dict[str, dict[str, Any]] = {}
-        self.positions: dict[str, dict[str, Any]] = {}
-        self.lock = threading.RLock()
-        self.metrics = AdapterMetrics()
-        self.last_error: BrokerError | None = None
-        self.reconnect_count = 0
-        self.last_connect_seconds: float | None = None
-        self.data_health: dict[str, str] = {}
-        self.closing = False
-        self._next_order_id = 1
-        self._id_lock = threading.Lock()  # never api.lock: the loop thread must not wait on it
-        self._inflight = InflightRequests()
-
-        self._loop = IbLoop(name=f"ib-loop-{self.client_id}",
-                            default_timeout=max(self.request_timeout, 1.0) * 3)
-        ib_class = IB  # looked up now: tests patch src.brokers.ibkr_ib_insync.IB
-        self.ib: Any = self._loop.call(ib_class)
-        self.account_service = AccountService(self)
-        self.order_service = OrderService(self)
+        if client is None:
+            settings = BrokerSettings.from_config(config)
+            if max_streams is not None:
+                settings = settings.replace(max_streams=max_streams)
+            ib_class = IB  # looked up now: tests patch src.brokers.ibkr_ib_insync.IB
+            client = IBKRClient(settings, ib_factory=ib_class, clock=clock or SYSTEM_CLOCK,
+                                rng=reconnect_rng, sleep=reconnect_sleep)
+        self.client = client
+        self.clock: Clock = client.clock  # "what day is it" (New York), timestamps
+        self.client_library = client.client_library
+        s = self.settings = client.settings
+        self.host, self.port, self.client_id = s.host, s.port, s.client_id
+        self.configured_account = s.account_id
+        self.read_only, self.timeout, self.request_timeout = s.read_only, s.timeout, \
+            s.request_timeout
+        self.auto_reconnect, self.max_rate = s.auto_reconnect, s.max_rate
+        self.reconnect_base, self.reconnect_cap = s.reconnect_base, s.reconnect_cap
+        self.chain_expirations, self.chain_strikes = s.chain_expirations, s.chain_strikes
+        self.max_contracts, self.trading_mode, self.allow_live = \
+            s.max_contracts, s.trading_mode, s.allow_live
+        self.state = AdapterState()
+        self.account_service = AccountService(client, self.state)
+        self.order_service = OrderService(client, self.state)
         self.market_service = MarketDataService(
-            self, max_streams if max_streams is not None else setting(
-                config, "IBKR_MAX_STREAMS", 50),
-            chain_stream_lines=setting(config, "CHAIN_STREAM_LINES", 50),
-            chain_stream_idle=setting(config, "CHAIN_STREAM_IDLE", 300.0))
-        self.connection = ConnectionManager(self, rng=reconnect_rng, sleep=reconnect_sleep)
-        self.retention = RetentionHook(self, RetentionPolicy(  # after each connect + periodic
-            setting(config, "IBKR_ORDER_RETENTION_DAYS", 1),
-            setting(config, "IBKR_TICKER_RETENTION", 3600.0),
-            setting(config, "IBKR_RETENTION_SWEEP", 600.0)))
-        self.events = EventRouter(self)
-        self._loop.call(self.events.setup)
-        if metrics_port is not None:
-            try:
-                self.metrics.serve(metrics_port)
-            except OSError as exc:
-                log_error(f"Cannot serve metrics on 127.0.0.1:{metrics_port}: {exc}")
+            client, s.max_streams, chain_stream_lines=s.chain_stream_lines,
+            chain_stream_idle=s.chain_stream_idle)
+        self.retention = RetentionHook(  # after each connect + every sweep_seconds
+            RetentionView(client, self.state, self.order_service),
+            RetentionPolicy(s.order_retention_days, s.ticker_retention, s.retention_sweep))
+        self._wire()
 
-    # --- events (seed handler names; they run on the loop thread, marshalled if called
-    # from another thread; see src/brokers/events.py for the routing) ----------------------
+    def _wire(self) -> None:
+        """Hand the services' handlers and post-connect work to the client."""
+        client, orders, account, market = (
+            self.client, self.order_service, self.account_service, self.market_service)
+        for event, handler in (
+                ("orderStatusEvent", orders.on_order_status),
+                ("execDetailsEvent", orders.on_execution),
+                ("commissionReportEvent", orders.on_commission_report),
+                ("positionEvent", account.on_position),
+                ("updatePortfolioEvent", account.on_portfolio),
+                ("accountValueEvent", account.on_account_value)):
+            client.subscribe(event, handler)
+        client.on_session(account.rebuild)
+        client.on_session(orders.reconcile)
+        client.on_session(market.resubscribe_all)
+        client.on_session(self.retention.after_connect)
+        client.on_lost(orders.connection_lost)
+        client.on_data_lost(market.resubscribe_all)
+        client.on_request_error(orders.on_error)
+        client.on_request_error(market.on_error)
+        client.count_lines(market.line_count)
 
-    def _dispatch(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run a handler on the loop thread (inline there); handlers never raise."""
-        try:
-            if self._loop.in_loop_thread() or self._loop.closed:
-                fn(*args)
-            else:
-                self._loop.call(fn, *args, timeout=self.request_timeout)
-        except Exception as exc:  # noqa: BLE001 - an event must not kill the loop
-            log_error(f"Error handling IB event {getattr(fn, '__name__', fn)}: {exc}")
+    # --- the session state (owned by the client) ----------------------------------------------
 
-    def _on_connected(self) -> None:
-        self._dispatch(self.events.connected)
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
 
-    def _on_disconnected(self) -> None:
-        self._dispatch(self.events.disconnected)
+    @connected.setter
+    def connected(self, value: bool) -> None:  # the seeds' tests set it without connect()
+        self.client.mark_connected(value)
+
+    @property
+    def orders(self) -> dict[str, dict[str, Any]]:
+        return self.state.orders
+
+    @orders.setter
+    def orders(self, value: dict[str, dict[str, Any]]) -> None:  # the seeds' tests replace it
+        self.state.orders = value
+
+    @property
+    def positions(self) -> dict[str, dict[str, Any]]:
+        return self.state.positions
+
+    @positions.setter
+    def positions(self, value: dict[str, dict[str, Any]]) -> None:
+        self.state.positions = value
+
+    @property
+    def lock(self) -> Any:
+        return self.state.lock
+
+    @lock.setter
+    def lock(self, value: Any) -> None:
+        self.state.lock = value
+
+    @property
+    def account_id(self) -> str:
+        return self.client.account_id
+
+    @account_id.setter
+    def account_id(self, value: str) -> None:
+        self.client.account_id = value
+
+    @property
+    def last_error(self) -> BrokerError | None:
+        return self.client.last_error
+
+    @last_error.setter
+    def last_error(self, error: BrokerError) -> None:
+        self.client.record_error(error)
+
+    # read-only views of the client's session state (the client is their one writer)
+    ib = _from_client("ib", "The client's ``IB`` (touch it only on the loop thread).")
+    metrics = _from_client("metrics", "The client's AdapterMetrics.")
+    connection = _from_client("connection", "The client's reconnect supervisor.")
+    reconnect_count = _from_client("reconnect_count", "Successful automatic reconnects.")
+    last_connect_seconds = _from_client("last_connect_seconds", "Duration of the last connect.")
+    data_health = _from_client("data_health", 'Farm → "ok"/"down", plus "ib" (1100/1101/1102).')
+    closing = _from_client("closing", "True once close() started.")
+    _loop = _from_client("loop", "The client's IbLoop.")
+    _inflight = _from_client("inflight", "Requests a disconnect ends at once.")
+
+    # --- events (seed handler names; marshalled onto the loop thread) --------------------------
 
     def _on_api_error(self, message: str) -> None:
-        self._dispatch(self.events.api_error, message)
+        self.client.dispatch(self.client.events.api_error, message)
 
     def _on_order_status(self, trade: Any) -> None:
-        self._dispatch(self.order_service.on_order_status, trade)
+        self.client.dispatch(self.order_service.on_order_status, trade)
 
     def _on_execution(self, trade: Any, fill: Any) -> None:
-        self._dispatch(self.order_service.on_execution, trade, fill)
+        self.client.dispatch(self.order_service.on_execution, trade, fill)
 
     def _on_commission_report(self, trade: Any, fill: Any, report: Any) -> None:
-        self._dispatch(self.order_service.on_commission_report, trade, fill, report)
+        self.client.dispatch(self.order_service.on_commission_report, trade, fill, report)
 
     def _on_position(self, position: Any) -> None:
-        self._dispatch(self.account_service.on_position, position)
+        self.client.dispatch(self.account_service.on_position, position)
 
     def _on_portfolio(self, item: Any) -> None:
-        self._dispatch(lambda: self.account_service.on_position(item, portfolio=True))
+        self.client.dispatch(self.account_service.on_portfolio, item)
 
     def _on_account_value(self, value: Any) -> None:
-        self._dispatch(self.account_service.on_account_value, value)
+        self.client.dispatch(self.account_service.on_account_value, value)
 
     def _on_error(self, reqId: int, errorCode: int, errorString: str,  # noqa: N803 - IB names
                   contract: Any = None) -> None:
-        self._dispatch(self.events.error, reqId, errorCode, errorString)
-
-    async def abortable(self, awaitable: Awaitable[T]) -> T:
-        """Await a request that ``disconnect()`` / a connection loss ends at once (loop thread)."""
-        return await self._inflight.run(awaitable)
-
-    def abort_inflight(self) -> None:
-        """End every in-flight ``abortable`` request with ``ConnectionLost`` (loop thread)."""
-        self._inflight.abort()
+        self.client.dispatch(self.client.events.error, reqId, errorCode, errorString)
 
     # --- the caller's lock -------------------------------------------------------------------
 
@@ -263,57 +276,34 @@ class IBKRIBInsyncApi:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def connect(self) -> bool:
-        """Connect to TWS / IB Gateway. True when connected; False (logged) otherwise."""
-        log_info(f"Connecting to IBKR at {self.host}:{self.port} with client ID {self.client_id}")
-        try:
-            if self._holds_lock():
-                raise RequestTimeout(LOCK_HELD)
-            self._loop.run(self.connection.user_connect, timeout=3 * self.timeout + 5)
-        except Exception as exc:  # noqa: BLE001 - the contract: never raises
-            error = from_exception(exc)
-            self.last_error = error
-            self.connected = False
-            self.metrics.connection_status.set(0)
-            log_error(f"Failed to connect to IBKR: {exc}")
+        """Connect to TWS / IB Gateway. True when connected; False (logged) otherwise. With
+        ``auto_reconnect`` a failed attempt keeps being retried in the background."""
+        if self._holds_lock():
+            error = RequestTimeout(LOCK_HELD)
+            self.client.record_error(error)
+            log_error(f"Failed to connect to IBKR: {error}")
             if self.raise_errors:
-                raise error from exc
+                raise error
             return False
-        log_info(f"Successfully connected to IBKR (account {self.account_id or '?'})")
+        if not self.client.connect():
+            if self.raise_errors and self.client.last_error is not None:
+                raise self.client.last_error
+            return False
+        log_info("Successfully connected to IBKR")
         return True
 
     def disconnect(self) -> None:
         """Disconnect (stops any reconnect attempts). Never raises; the loop keeps running."""
-        try:
-            if not self._loop.closed:
-                self._loop.call(self.connection.disconnect, timeout=self.request_timeout)
-            log_info("Disconnected from IBKR")
-        except Exception as exc:  # noqa: BLE001 - the contract: never raises
-            log_error(f"Error disconnecting from IBKR: {exc}")
-        finally:
-            self.connected = False
-            self.metrics.connection_status.set(0)
+        self.client.disconnect()
 
     def close(self) -> None:
         """Disconnect, stop the loop thread and the metrics server. Idempotent."""
-        if self.closing and self._loop.closed:
-            return
-        self.closing = True
-        if self.connected or self.connection.reconnecting or self._ib_connected():
-            self.disconnect()
         try:
-            if not self._loop.closed:
-                self._loop.call(self.events.teardown, timeout=self.request_timeout)
-                self._loop.call(self.retention.stop, timeout=self.request_timeout)
+            if not self.client.loop.closed:
+                self.client.call(self.retention.stop, timeout=self.request_timeout)
         except Exception:  # noqa: BLE001 - best effort
             pass
-        self.metrics.close()
-        self._loop.close()
-
-    def _ib_connected(self) -> bool:
-        try:
-            return self._loop.call(lambda: self.ib.isConnected() is True, timeout=2.0)
-        except Exception:  # noqa: BLE001
-            return False
+        self.client.close()
 
     def __enter__(self) -> IBKRIBInsyncApi:
         return self
@@ -335,37 +325,13 @@ class IBKRIBInsyncApi:
     # --- orders -------------------------------------------------------------------------------
 
     def get_next_order_id(self) -> int:
-        """A fresh order id: from ib_insync's id sequence when connected, else a local counter."""
-        def local() -> int:
-            with self._id_lock:
-                rid = self._next_order_id
-                self._next_order_id += 1
-                return rid
-
-        def take() -> int:
-            if self.connected and self.ib.isConnected() is True:
-                try:
-                    rid = self.ib.client.getReqId()
-                except Exception:  # noqa: BLE001 - fall back to the local counter
-                    rid = None
-                if isinstance(rid, int) and not isinstance(rid, bool):
-                    with self._id_lock:
-                        self._next_order_id = max(self._next_order_id, rid + 1)
-                    return rid
-            return local()
-
-        if self._holds_lock():
-            return local()  # the loop may be waiting for the caller's lock
-        try:
-            return self._loop.call(take, timeout=self.request_timeout)
-        except Exception:  # noqa: BLE001 - loop stopped: the local counter is still unique
-            return local()
+        """A fresh order id: from ib_insync's id sequence when connected, else a local counter
+        (also when the caller holds ``lock``: the loop may be waiting for it)."""
+        return self.client.next_order_id(local_only=self._holds_lock())
 
     def is_live_account(self) -> bool:
         """True for a live port (7496/4001) or an account id that is not a paper one."""
-        account = self.account_id or ""
-        return self.port in LIVE_PORTS or bool(account) and not account.startswith(
-            PAPER_ACCOUNT_PREFIXES)
+        return self.client.is_live_account()
 
     def _check_live(self) -> None:
         if self.is_live_account() and not (self.trading_mode == "live" and self.allow_live):
@@ -463,10 +429,11 @@ class IBKRIBInsyncApi:
     def _failed(self, exc: Exception, what: str, shape: T) -> T:
         """The contract's error path: classify ``exc`` into ``last_error``, log "Error <what>",
         then raise it (``raise_errors``) or return the contract's ``shape``."""
-        self.last_error = from_exception(exc)
+        error = from_exception(exc)
+        self.last_error = error
         log_error(f"Error {what}: {exc}")
         if self.raise_errors:
-            raise self.last_error from exc
+            raise error from exc
         return shape
 
     def _gateway_call_allowed(self) -> None:
@@ -483,7 +450,7 @@ class IBKRIBInsyncApi:
         validation.symbol(symbol)
         try:
             self._gateway_call_allowed()
-            return self._loop.run(lambda: self.abortable(self.market_service.quote(symbol)),
+            return self._loop.run(lambda: self.client.abortable(self.market_service.quote(symbol)),
                                   timeout=2 * self.request_timeout + 5)
         except Exception as exc:  # noqa: BLE001 - the contract: error dict
             return self._failed(exc, f"getting market data for {symbol}",
@@ -500,7 +467,7 @@ class IBKRIBInsyncApi:
             messages = self.chain_expirations * (1 + 4 * self.chain_strikes)
             pacing = messages / self.market_service.pacer.rate
             return self._loop.run(
-                lambda: self.abortable(self.market_service.option_chain(symbol)),
+                lambda: self.client.abortable(self.market_service.option_chain(symbol)),
                 timeout=8 * self.request_timeout + 5 + pacing)
         except Exception as exc:  # noqa: BLE001 - the contract: empty list
             return self._failed(exc, f"getting option chain for {symbol}", [])

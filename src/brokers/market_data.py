@@ -40,7 +40,7 @@ from src.utils.logger import log_debug, log_info, log_warning
 from src.utils.market_calendar import first_live_expiry
 
 if TYPE_CHECKING:
-    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+    from src.brokers.ib_client import IBKRClient
 
 MAX_SNAPSHOT_LINES: Final = 90
 MIN_SNAPSHOT_LINES: Final = 10
@@ -59,11 +59,12 @@ class Stream:
 
 
 class MarketDataService:
-    """Streams and option chains for ``api.ib`` (every method runs on the loop thread)."""
+    """Streams and option chains through ``client.ib`` (every method runs on the loop thread)."""
 
-    def __init__(self, api: IBKRIBInsyncApi, max_streams: int = 50, *,
+    def __init__(self, client: IBKRClient, max_streams: int = 50, *,
                  chain_stream_lines: int = 50, chain_stream_idle: float = 300.0) -> None:
-        self.api = api
+        self.client = client
+        self.settings = client.settings
         self.max_streams = max(1, max_streams)
         self.streams: OrderedDict[str, Stream] = OrderedDict()
         self.stocks: dict[str, Any] = {}  # symbol -> qualified Stock (conIds never change)
@@ -72,7 +73,7 @@ class MarketDataService:
         self.expiry_contracts: dict[tuple[str, str, str, date], list[Any]] = {}
         self.unlisted: set[tuple[str, str, float, str, date]] = set()  # failed to qualify
         self.chain_lines = ChainLines(self, chain_stream_lines, chain_stream_idle)
-        self.pacer = BulkPacer(lambda: self.api.max_rate)  # leaves room for orders
+        self.pacer = BulkPacer(lambda: self.settings.max_rate)  # leaves room for orders
 
     # --- contracts ------------------------------------------------------------------------------
 
@@ -80,10 +81,9 @@ class MarketDataService:
         cached = self.stocks.get(symbol)
         if cached is not None:
             return cached
-        api = self.api
         result = qualified(await asyncio.wait_for(
-            ib_request(api.ib, "qualifyContracts", Stock(symbol, "SMART", "USD")),
-            api.request_timeout))
+            ib_request(self.client.ib, "qualifyContracts", Stock(symbol, "SMART", "USD")),
+            self.settings.request_timeout))
         if not result:
             raise ContractNotFound(f"No security definition found for {symbol}", 200)
         contract = result[0]
@@ -92,10 +92,13 @@ class MarketDataService:
 
     # --- streams ----------------------------------------------------------------------------
 
+    def line_count(self) -> int:
+        """Streaming lines held (stock streams + retained option lines)."""
+        return len(self.streams) + self.chain_lines.count()
+
     def publish(self) -> None:
         """Streaming lines open now (stocks + retained option lines) → the metrics gauge."""
-        self.api.metrics.market_data_subscriptions.set(
-            len(self.streams) + self.chain_lines.count())
+        self.client.publish_lines()
 
     def _subscribe(self, symbol: str, contract: Any) -> Stream:
         while len(self.streams) >= self.max_streams:
@@ -105,7 +108,7 @@ class MarketDataService:
                and self.chain_lines.drop_lru()):
             pass  # a stock stream outranks retained option lines
         require_con_id(contract)
-        ticker = self.api.ib.reqMktData(contract, "", False, False)
+        ticker = self.client.ib.reqMktData(contract, "", False, False)
         stream = Stream(symbol, contract, ticker)
         self.streams[symbol] = stream
         self.publish()
@@ -121,8 +124,8 @@ class MarketDataService:
         if stream.waiter is not None and not stream.waiter.done():
             stream.waiter.cancel()
         try:
-            if self.api.ib.isConnected() is True:
-                self.api.ib.cancelMktData(stream.contract)
+            if self.client.ib.isConnected() is True:
+                self.client.ib.cancelMktData(stream.contract)
         except Exception as exc:  # noqa: BLE001 - the line is gone either way
             log_debug(f"cancelMktData for {symbol} failed: {exc}")
 
@@ -133,8 +136,8 @@ class MarketDataService:
         for symbol, stream in list(self.streams.items()):
             try:
                 with contextlib.suppress(Exception):  # after a reconnect: nothing to cancel
-                    self.api.ib.cancelMktData(stream.contract)
-                stream.ticker = self.api.ib.reqMktData(stream.contract, "", False, False)
+                    self.client.ib.cancelMktData(stream.contract)
+                stream.ticker = self.client.ib.reqMktData(stream.contract, "", False, False)
                 stream.primed = False
                 stream.error = None
             except Exception as exc:  # noqa: BLE001
@@ -157,7 +160,7 @@ class MarketDataService:
         return True
 
     def _stream_for_req(self, req_id: int) -> Stream | None:
-        wrapper = getattr(self.api.ib, "wrapper", None)
+        wrapper = getattr(self.client.ib, "wrapper", None)
         table = getattr(wrapper, "reqId2Ticker", None)
         if not isinstance(table, dict):
             return None
@@ -187,7 +190,7 @@ class MarketDataService:
         if event is not None:
             event += on_update
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.api.request_timeout)
+            await asyncio.wait_for(asyncio.shield(waiter), self.settings.request_timeout)
         except TimeoutError:
             log_debug(f"No full quote for {stream.symbol} within the timeout; partial data")
         except BrokerError:
@@ -211,20 +214,20 @@ class MarketDataService:
             error = stream.error
             self.unsubscribe(symbol)
             raise error
-        return translate.market_data(symbol, stream.ticker, wall_now(self.api.clock))
+        return translate.market_data(symbol, stream.ticker, wall_now(self.client.clock))
 
     # --- option chains ----------------------------------------------------------------------
 
     async def option_chain(self, symbol: str) -> list[Option]:
-        api = self.api
-        ib = api.ib
+        settings = self.settings
+        ib = self.client.ib
         stock = await self.qualify_stock(symbol)
-        key = (symbol, trading_date(api.clock))  # option parameters: cached per NY day
+        key = (symbol, trading_date(self.client.clock))  # option parameters: cached per NY day
         chains = self.secdefs.get(key)
         if chains is None:
             found = await asyncio.wait_for(
                 ib_request(ib, "reqSecDefOptParams", symbol, "", "STK", stock.conId),
-                api.request_timeout)
+                settings.request_timeout)
             chains = list(found or [])
             if chains:
                 self.secdefs = {k: v for k, v in self.secdefs.items() if k[1] == key[1]}
@@ -235,8 +238,8 @@ class MarketDataService:
         preferred = [c for c in smart if c.tradingClass == symbol] or smart
         trading_class = preferred[0].tradingClass
         expirations = translate.nearest_expirations(
-            [e for c in preferred for e in c.expirations], first_live_expiry(api.clock),
-            api.chain_expirations)
+            [e for c in preferred for e in c.expirations], first_live_expiry(self.client.clock),
+            settings.chain_expirations)
         if not expirations:
             raise ContractNotFound(f"No future expirations for {symbol}", 200)
         all_strikes = sorted({float(s) for c in preferred for s in c.strikes})
@@ -288,7 +291,7 @@ class MarketDataService:
     async def _expiry_contracts(self, symbol: str, expiry: str, trading_class: str) -> list[Any]:
         """All option contracts of one expiration: ONE wildcard contract-details request, cached
         for the day (listed contracts and their conIds do not change within a session)."""
-        key = (symbol, expiry, trading_class, trading_date(self.api.clock))
+        key = (symbol, expiry, trading_class, trading_date(self.client.clock))
         cached = self.expiry_contracts.get(key)
         if cached is not None:
             return cached
@@ -303,8 +306,8 @@ class MarketDataService:
                                 strikes: list[float], price: float, chain: Any) -> None:
         """Add the wanted (strike, right) pairs a wildcard answer lacks, built from the secdef
         parameters and qualified in one batched request (:mod:`~src.brokers.chain_fallback`)."""
-        today = trading_date(self.api.clock)  # the failed-to-qualify set lasts one NY day
-        wanted = translate.nearest_strikes(strikes, price, self.api.chain_strikes)
+        today = trading_date(self.client.clock)  # the failed-to-qualify set lasts one NY day
+        wanted = translate.nearest_strikes(strikes, price, self.settings.chain_strikes)
         trading_class = chain_fallback.text_field(getattr(chain, "tradingClass", ""))
         multiplier = chain_fallback.text_field(getattr(chain, "multiplier", ""))
         self.unlisted = {k for k in self.unlisted if k[-1] == today}
@@ -317,8 +320,8 @@ class MarketDataService:
             return
         log_info(f"Option chain {symbol}: qualifying {len(built)} contracts from secdef params")
         try:
-            qualified = await chain_fallback.qualify(self.api.ib, self.pacer, built,
-                                                     self.api.request_timeout)
+            qualified = await chain_fallback.qualify(self.client.ib, self.pacer, built,
+                                                     self.settings.request_timeout)
         except Exception as exc:  # noqa: BLE001 - the chain keeps what the wildcard gave
             log_warning(f"Qualifying option contracts for {symbol} failed: {exc}")
             return
@@ -341,7 +344,7 @@ class MarketDataService:
             query.tradingClass = trading_class
         await self.pacer.slot()
         details = await asyncio.wait_for(
-            ib_request(self.api.ib, "reqContractDetails", query), self.api.request_timeout)
+            ib_request(self.client.ib, "reqContractDetails", query), self.settings.request_timeout)
         return [d.contract for d in details or [] if d.contract is not None]
 
     def _pick(self, contracts: list[Any], price: float) -> list[Any]:
@@ -352,7 +355,7 @@ class MarketDataService:
                 by_right[c.right].add(float(c.strike))
         both = by_right["C"] & by_right["P"]
         pool = both or (by_right["C"] | by_right["P"])
-        chosen = set(translate.nearest_strikes(pool, price, self.api.chain_strikes))
+        chosen = set(translate.nearest_strikes(pool, price, self.settings.chain_strikes))
         seen: set[tuple[str, float]] = set()
         picked = []
         for c in sorted(contracts, key=lambda c: (c.right, float(c.strike))):
@@ -364,7 +367,7 @@ class MarketDataService:
 
     async def _snapshots(self, contracts: list[Any]) -> list[Any]:
         """Snapshot tickers, concurrently, at most ``MAX_SNAPSHOT_LINES`` - streams in flight."""
-        api = self.api
+        settings, ib = self.settings, self.client.ib
         held = len(self.streams) + self.chain_lines.count()
         lines = max(MIN_SNAPSHOT_LINES, MAX_SNAPSHOT_LINES - held)
         gate = asyncio.Semaphore(lines)
@@ -374,9 +377,9 @@ class MarketDataService:
                 await self.pacer.slot()
                 try:
                     tickers = await asyncio.wait_for(
-                        ib_request(api.ib, "reqTickers", contract), api.request_timeout)
+                        ib_request(ib, "reqTickers", contract), settings.request_timeout)
                 except TimeoutError:
-                    partial = api.ib.ticker(contract)
+                    partial = ib.ticker(contract)
                     log_debug(f"Snapshot timeout for {getattr(contract, 'localSymbol', '')}")
                     return partial
                 return tickers[0] if tickers else None

@@ -1,6 +1,6 @@
 """Orders on the loop thread: place (combo BAG), acknowledge, track, cancel, reconcile.
 
-Tracking: ``api.orders[order_id]`` is the contract's dict (written under ``api.lock``);
+Tracking: ``state.orders[order_id]`` is the contract's dict (written under ``state.lock``);
 ``self.trades[order_id]`` is the live ib_insync ``Trade`` it follows. After a reconnect
 ib_insync re-creates its Trades (open orders, completed orders, executions) and ``reconcile()``
 re-links every tracked order by permId / orderRef / orderId and merges fills (deduped by execId).
@@ -25,12 +25,14 @@ from src.brokers.errors import (
     is_warning,
 )
 from src.brokers.ib_loop import ib_request
+from src.brokers.order_match import fill_matches, match_trade
 from src.models.option import OptionSpread
 from src.utils.clock import wall_now
 from src.utils.logger import log_debug, log_info, log_warning
 
 if TYPE_CHECKING:
-    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+    from src.brokers.ib_client import IBKRClient
+    from src.brokers.state import AdapterState
 
 CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 _ref_counter = itertools.count(1)
@@ -42,10 +44,12 @@ def new_order_ref(spread_type: str) -> str:
 
 
 class OrderService:
-    """Places and tracks combo orders for ``api`` (every method runs on the loop thread)."""
+    """Places and tracks combo orders through ``client`` (every method runs on the loop thread);
+    writes ``state.orders`` under ``state.lock``."""
 
-    def __init__(self, api: IBKRIBInsyncApi) -> None:
-        self.api = api
+    def __init__(self, client: IBKRClient, state: AdapterState) -> None:
+        self.client = client
+        self.state = state
         self.trades: dict[str, Any] = {}  # order id -> live Trade (use _track to set)
         self._by_trade: dict[int, str] = {}  # id(Trade) -> order id (O(1) event lookup)
         self.refs: dict[str, str] = {}  # orderRef -> order id ("" while placing)
@@ -64,7 +68,7 @@ class OrderService:
             return oid_known
         order = getattr(trade, "order", None)
         oid = str(getattr(order, "orderId", ""))
-        orders = self.api.orders
+        orders = self.state.orders
         if oid in orders and self._same_client(order):
             return oid
         perm = getattr(order, "permId", 0)
@@ -78,7 +82,7 @@ class OrderService:
 
     def _same_client(self, order: Any) -> bool:
         client = getattr(order, "clientId", None)
-        return not isinstance(client, int) or client in (0, self.api.client_id)
+        return not isinstance(client, int) or client in (0, self.client.settings.client_id)
 
     def _track(self, order_id: str, trade: Any) -> None:
         old = self.trades.get(order_id)
@@ -90,11 +94,11 @@ class OrderService:
     # --- place --------------------------------------------------------------------------------
 
     async def _qualify_legs(self, legs: tuple[translate.LegSpec, ...]) -> list[int]:
-        api = self.api
+        client = self.client
         missing = [leg for leg in legs if leg.key() not in self.con_ids]
 
         async def qualify(leg: translate.LegSpec) -> None:
-            result = qualified(await ib_request(api.ib, "qualifyContracts", leg.contract()))
+            result = qualified(await ib_request(client.ib, "qualifyContracts", leg.contract()))
             con_id = getattr(result[0], "conId", 0) if result else 0
             if not isinstance(con_id, int) or con_id <= 0:
                 raise ContractNotFound(
@@ -104,8 +108,8 @@ class OrderService:
 
         if missing:
             await asyncio.wait_for(
-                api.abortable(asyncio.gather(*(qualify(leg) for leg in missing))),
-                api.request_timeout)
+                client.abortable(asyncio.gather(*(qualify(leg) for leg in missing))),
+                client.settings.request_timeout)
         return [self.con_ids[leg.key()] for leg in legs]
 
     async def place(self, symbol: str, direction: str, contracts: int, spread: OptionSpread,
@@ -141,7 +145,7 @@ class OrderService:
 
     async def _place(self, symbol: str, direction: str, contracts: int, spread: OptionSpread,
                      price_type: str, limit_price: float | None, order_ref: str | None) -> str:
-        api = self.api
+        client, state = self.client, self.state
         if order_ref is not None and order_ref in self.refs:
             existing = self.refs[order_ref]
             if existing:
@@ -157,25 +161,25 @@ class OrderService:
             except ContractNotFound as exc:
                 raise OrderRejected(str(exc), 200) from exc
             bag = translate.build_bag(symbol, zip(legs, con_ids, strict=True))
-            order = translate.build_order(price_type, contracts, limit_price, ref, api.account_id,
-                                          direction)
-            trade = api.ib.placeOrder(bag, order)
+            order = translate.build_order(price_type, contracts, limit_price, ref,
+                                          client.account_id, direction)
+            trade = client.ib.placeOrder(bag, order)
             order_id = str(trade.order.orderId)
-            now = wall_now(api.clock)
+            now = wall_now(client.clock)
             record = translate.order_record(
                 order_id=order_id, symbol=symbol, direction=direction, contracts=contracts,
                 spread=spread, price_type=price_type, limit_price=limit_price, order_ref=ref,
                 legs=[leg.as_dict(c) for leg, c in zip(legs, con_ids, strict=True)], now=now)
             translate.apply_order_status(record, trade.orderStatus, now)
-            with api.lock:
-                api.orders[order_id] = record
+            with state.lock:
+                state.orders[order_id] = record
             self._track(order_id, trade)
             self.refs[ref] = order_id
         except BaseException:
             if self.refs.get(ref) == "":
                 del self.refs[ref]
             raise
-        api.metrics.orders_total.inc()
+        client.metrics.orders_total.inc()
         log_info(
             f"Placed order #{order_id}: {symbol} {direction} {contracts} x "
             f"{spread.spread_type} {price_type}"
@@ -194,10 +198,10 @@ class OrderService:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ack[order_id] = waiter
         try:
-            await asyncio.wait_for(waiter, self.api.request_timeout)
+            await asyncio.wait_for(waiter, self.client.settings.request_timeout)
         except TimeoutError:
             log_warning(f"Order #{order_id}: no acknowledgement within "
-                        f"{self.api.request_timeout:.0f}s; still tracked")
+                        f"{self.client.settings.request_timeout:.0f}s; still tracked")
         finally:
             self._ack.pop(order_id, None)
 
@@ -214,14 +218,15 @@ class OrderService:
     def _rejection(self, order_id: str, trade: Any) -> OrderRejected | None:
         status = getattr(getattr(trade, "orderStatus", None), "status", "")
         if isinstance(status, str):  # ib_async's ValidationError: the status it had before
-            with self.api.lock:
-                previous = (self.api.orders.get(order_id) or {}).get("status") or "PendingSubmit"
+            with self.state.lock:
+                previous = (self.state.orders.get(order_id) or {}).get("status") \
+                    or "PendingSubmit"
             status = contract_status(status, previous)
         fatal = self._fatal(order_id)
         if status == "Inactive" or (fatal and status in CANCELLED | {"Inactive", "PendingSubmit"}):
             code, message = fatal[-1] if fatal else (None, f"order {order_id} is {status}")
-            with self.api.lock:
-                record = self.api.orders.get(order_id)
+            with self.state.lock:
+                record = self.state.orders.get(order_id)
                 if record is not None:
                     record["status"] = "Inactive" if status == "PendingSubmit" else status
                     record["error"] = message
@@ -237,9 +242,9 @@ class OrderService:
         trade = self.trades.get(order_id)
         if trade is None:
             return
-        now = wall_now(self.api.clock)
-        with self.api.lock:
-            record = self.api.orders.get(order_id)
+        now = wall_now(self.client.clock)
+        with self.state.lock:
+            record = self.state.orders.get(order_id)
             if record is None:
                 return
             translate.apply_order_status(record, trade.orderStatus, now)
@@ -273,8 +278,8 @@ class OrderService:
 
     def status(self, order_id: str) -> dict[str, Any]:
         self.refresh(order_id)
-        with self.api.lock:
-            record = self.api.orders.get(order_id)
+        with self.state.lock:
+            record = self.state.orders.get(order_id)
             return translate.snapshot(record) if record is not None else {}
 
     def link(self, trade: Any) -> str | None:
@@ -309,8 +314,8 @@ class OrderService:
         order_id = self.link(trade)
         if order_id is None:
             return
-        with self.api.lock:
-            record = self.api.orders.get(order_id)
+        with self.state.lock:
+            record = self.state.orders.get(order_id)
             if record is None:
                 return
             if report.execId not in {c["execution_id"] for c in record["commissions"]}:
@@ -329,7 +334,7 @@ class OrderService:
             ack.set_result(None)
         self._end_cancels(order_id, code in ORDER_CANCELLED)
         if code not in ORDER_CANCELLED:
-            self.api.last_error = error_from_ib(code, message)
+            self.client.record_error(error_from_ib(code, message))
         return True
 
     # --- cancel -----------------------------------------------------------------------------
@@ -358,7 +363,7 @@ class OrderService:
         waiters.append(waiter)
         try:
             if first:
-                self.api.ib.cancelOrder(trade.order)
+                self.client.ib.cancelOrder(trade.order)
                 log_info(f"Cancellation request sent for order {order_id}")
                 self.refresh(order_id)
                 if getattr(trade.orderStatus, "status", "") in CANCELLED:
@@ -403,8 +408,8 @@ class OrderService:
         ref = record.get("order_ref")
         if isinstance(ref, str) and self.refs.get(ref) == order_id:
             del self.refs[ref]
-        with self.api.lock:
-            live = self.api.orders.get(order_id)
+        with self.state.lock:
+            live = self.state.orders.get(order_id)
             if live is not None:
                 live["status"] = "Inactive"
                 live["error"] = "order not received by the gateway (connection lost)"
@@ -415,14 +420,14 @@ class OrderService:
 
         Returns how many orders were re-linked.
         """
-        ib = self.api.ib
+        ib = self.client.ib
         trades = _as_list(ib.trades())
         fills = _as_list(ib.fills())
         linked = 0
-        for order_id in list(self.api.orders):
-            with self.api.lock:
-                record = dict(self.api.orders[order_id])
-            trade = _match(trades, record, order_id, self.api.client_id)
+        for order_id in list(self.state.orders):
+            with self.state.lock:
+                record = dict(self.state.orders[order_id])
+            trade = match_trade(trades, record, order_id, self.client.settings.client_id)
             if trade is not None:
                 if self.trades.get(order_id) is not trade:
                     linked += 1
@@ -430,9 +435,10 @@ class OrderService:
             elif record.get("status") in translate.PENDING_STATUSES:
                 self._orphan(order_id, record)
                 continue
-            mine = [f for f in fills if _fill_matches(f, record, order_id, self.api.client_id)]
-            with self.api.lock:
-                live = self.api.orders.get(order_id)
+            client_id = self.client.settings.client_id
+            mine = [f for f in fills if fill_matches(f, record, order_id, client_id)]
+            with self.state.lock:
+                live = self.state.orders.get(order_id)
                 if live is not None and mine:
                     self._merge_fills(live, mine)
             self.refresh(order_id)
@@ -448,24 +454,24 @@ class OrderService:
         keeps ``order_ref`` idempotent across the restart — a caller retrying the same ref gets
         the live order's id, not a second order — and keeps their status readable.
         """
-        api = self.api
+        client, state = self.client, self.state
         adopted = 0
-        for trade in _as_list(api.ib.openTrades()):
+        for trade in _as_list(client.ib.openTrades()):
             order = getattr(trade, "order", None)
             order_id = str(getattr(order, "orderId", "") or "")
             if order is None or order_id in ("", "0") \
-                    or getattr(order, "clientId", None) != api.client_id \
-                    or order_id in api.orders or self.order_id_for(trade) is not None:
+                    or getattr(order, "clientId", None) != client.settings.client_id \
+                    or order_id in state.orders or self.order_id_for(trade) is not None:
                 continue
-            record = translate.adopted_record(trade, order_id, wall_now(api.clock))
-            with api.lock:
-                api.orders[order_id] = record
+            record = translate.adopted_record(trade, order_id, wall_now(client.clock))
+            with state.lock:
+                state.orders[order_id] = record
             self._track(order_id, trade)
             if record["order_ref"]:
                 self.refs.setdefault(record["order_ref"], order_id)
             adopted += 1
         if adopted:
-            log_info(f"Tracking {adopted} open orders of client id {api.client_id} "
+            log_info(f"Tracking {adopted} open orders of client id {client.settings.client_id} "
                      "placed before this session")
         return adopted
 
@@ -486,30 +492,3 @@ def _as_list(value: Any) -> list[Any]:
 def _fills_of(trade: Any) -> list[Any]:
     fills = getattr(trade, "fills", None)
     return list(fills) if isinstance(fills, list) else []
-
-
-def _match(trades: list[Any], record: dict[str, Any], order_id: str, client_id: int) -> Any:
-    perm, ref = record.get("perm_id"), record.get("order_ref")
-    for by in ("perm", "ref", "id"):
-        for t in trades:
-            o = getattr(t, "order", None)
-            if by == "perm" and perm and getattr(o, "permId", 0) == perm:
-                return t
-            if by == "ref" and ref and getattr(o, "orderRef", "") == ref:
-                return t
-            if by == "id" and str(getattr(o, "orderId", "")) == order_id \
-                    and getattr(o, "clientId", client_id) in (client_id, 0):
-                return t
-    return None
-
-
-def _fill_matches(fill: Any, record: dict[str, Any], order_id: str, client_id: int) -> bool:
-    ex = getattr(fill, "execution", None)
-    if ex is None:
-        return False
-    perm, ref = record.get("perm_id"), record.get("order_ref")
-    if perm and getattr(ex, "permId", 0) == perm:
-        return True
-    if ref and getattr(ex, "orderRef", "") == ref:
-        return True
-    return str(getattr(ex, "orderId", "")) == order_id and getattr(ex, "clientId", -1) == client_id

@@ -40,7 +40,9 @@ from src.utils.clock import SYSTEM_CLOCK, Clock, trading_date
 from src.utils.logger import log_info
 
 if TYPE_CHECKING:
-    from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+    from src.brokers.ib_client import IBKRClient
+    from src.brokers.orders_service import OrderService
+    from src.brokers.state import AdapterState
 
 #: Order statuses after which nothing more happens (as ``translate.TERMINAL_STATUSES``).
 FINISHED = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
@@ -152,11 +154,27 @@ class Released:
                 + self.legs)
 
 
+class RetentionView:
+    """What the retention hook may touch: the client's session, the adapter's state and its
+    order service (never the facade). Attribute names as the facade's, for ``table_sizes``."""
+
+    def __init__(self, client: IBKRClient, state: AdapterState, order_service: OrderService
+                 ) -> None:
+        self.client, self.state, self.order_service = client, state, order_service
+
+    clock = property(lambda self: self.client.clock)
+    closing = property(lambda self: self.client.closing)
+    ib = property(lambda self: self.client.ib)
+    connection = property(lambda self: self.client.connection)
+    lock = property(lambda self: self.state.lock)
+    orders = property(lambda self: self.state.orders)
+
+
 @dataclass
 class RetentionHook:
     """Runs the policy for one adapter (every method on the loop thread)."""
 
-    api: IBKRIBInsyncApi
+    api: RetentionView
     policy: RetentionPolicy
     order_stamps: dict[str, date] = field(default_factory=dict)
     trade_stamps: dict[Any, date] = field(default_factory=dict)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
-from src.brokers.base import FINAL_STATUSES
+from src.brokers.base import FINAL_STATUSES, STATUS_KINDS
 from src.brokers.compat import (
     ComboLeg,
     Contract,
@@ -386,9 +386,8 @@ def positions_table(positions: Iterable[Any], portfolio: Iterable[Any],
 # --- orders --------------------------------------------------------------------------------
 
 TERMINAL_STATUSES: Final = FINAL_STATUSES  # one set of statuses for both brokers (base.py)
-"""Done: ib_async's ``OrderStatus.DoneStates``; ib_insync's lacks ``Inactive`` (a rejected or
-expired order IB will not work), which is done here on both libraries."""
-PENDING_STATUSES: Final = frozenset({"PendingSubmit", "ApiPending", ""})
+PENDING_STATUSES: Final = frozenset({k for k, v in STATUS_KINDS.items() if v == "pending"} | {""})
+WORKING_STATUSES: Final = frozenset(k for k, v in STATUS_KINDS.items() if v == "working")
 
 
 

@@ -176,3 +176,12 @@ Feature: The adapter survives the gateway
     And the second adapter is still not connected after 1 second
     When the second adapter calls connect()
     Then the second adapter is connected
+
+  Scenario: An adapter started before the gateway connects by itself once the gateway is up
+    When the gateway is killed
+    And a second adapter with client id 12 starts and calls connect() while the gateway is down
+    Then that connect() returned False at once and logged "Failed to connect to IBKR"
+    And the second adapter keeps trying to connect
+    When the gateway is restarted
+    Then the second adapter is connected within 10 seconds
+    And the second adapter places a resting order that the gateway holds

@@ -551,3 +551,51 @@ def gives_up(ctx: SimpleNamespace, attempts: int) -> None:
     assert second.connected is False
     assert len(second.connection.delays) == attempts, second.connection.delays
 
+
+
+# ----------------------------------------------------------------------------- late gateway
+
+
+@when(parsers.parse("a second adapter with client id {cid:d} starts and calls connect() while "
+                    "the gateway is down"))
+def second_starts_early(ctx: SimpleNamespace, adapters: Callable[..., Any], cid: int,
+                        caplog: pytest.LogCaptureFixture) -> None:
+    second = adapters(ctx.gw, cid)
+    ctx.extra["second"] = second
+    ctx.extra["second_cid"] = cid
+    ctx.extra["log_from"] = len(caplog.records)
+    ctx.outcome = timed_call(second.connect, 20, "connect()")
+
+
+@then(parsers.parse('that connect() returned False at once and logged "{text}"'))
+def connect_failed_at_once(ctx: SimpleNamespace, caplog: pytest.LogCaptureFixture,
+                           text: str) -> None:
+    assert ctx.outcome.error is None and ctx.outcome.value is False, ctx.outcome
+    assert ctx.outcome.seconds < 5.0, f"connect() took {ctx.outcome.seconds:.2f}s"
+    messages = [r.getMessage() for r in caplog.records[ctx.extra["log_from"]:]]
+    assert any(text in m for m in messages), messages
+    assert ctx.extra["second"].connected is False
+
+
+@then("the second adapter keeps trying to connect")
+def keeps_trying(ctx: SimpleNamespace) -> None:
+    second = ctx.extra["second"]
+    assert second.connection.reconnecting, "no reconnect supervisor after a failed first connect"
+    wait_for(lambda: len(second.connection.delays) >= 2, 5, "two reconnect attempts")
+    assert second.connected is False
+
+
+@then(parsers.parse("the second adapter is connected within {seconds:g} seconds"))
+def second_connected_within(ctx: SimpleNamespace, seconds: float) -> None:
+    wait_for(lambda: ctx.extra["second"].connected, seconds, "the second adapter to connect")
+    assert ctx.extra["second"].account_id == ACCOUNT
+
+
+@then("the second adapter places a resting order that the gateway holds")
+def second_places(ctx: SimpleNamespace) -> None:
+    second = ctx.extra["second"]
+    oid = place_resting(ctx, second, "late-gateway-1")
+    wait_for(lambda: second.get_order_status(oid).get("status") in ("Submitted", "PreSubmitted"),
+             5, "the order to be working")
+    held = [o for o in engine_orders(ctx.gw) if o.order_ref == "late-gateway-1"]
+    assert len(held) == 1 and str(held[0].order_id) == oid, held

@@ -251,3 +251,74 @@ def test_metrics_served_on_localhost(state: stubs.StubState) -> None:
         assert b"ib_market_data_subscriptions" in body and b"ib_orders_total" in body
     finally:
         api.close()
+
+
+def test_connected_only_after_the_post_connect_work(state: stubs.StubState) -> None:
+    """Issue 8: while the post-connect work runs (here: reconciling orders, held on a barrier)
+    the adapter is not connected and place_order is refused with NotConnected; once the work is
+    done it is connected and orders go through."""
+    import threading
+
+    from src.brokers.errors import NotConnected
+
+    api, ib = make_api(state)
+    reconciling, release = threading.Event(), threading.Event()
+
+    def held_trades() -> list[Any]:
+        reconciling.set()
+        release.wait(10)
+        return list(state.trades)
+
+    ib.trades.side_effect = held_trades
+    outcome: list[bool] = []
+    connecting = threading.Thread(target=lambda: outcome.append(api.connect()))
+    try:
+        connecting.start()
+        assert reconciling.wait(10), "the reconcile never started"
+        assert state.connected is True  # the socket and API handshake are up …
+        assert api.connected is False  # … but the adapter is not ready
+        assert api.metrics.value("ib_connection_status") == 0
+        with pytest.raises(NotConnected):
+            api.place_order("AAPL", "LONG", 1, stubs.aapl_bull_call(), "LIMIT", 1.0)
+        assert state.placed == []
+    finally:
+        release.set()
+        connecting.join(10)
+    try:
+        assert outcome == [True] and api.connected is True
+        assert api.account_id == stubs.ACCOUNT
+        assert api.place_order("AAPL", "LONG", 1, stubs.aapl_bull_call(), "LIMIT", 1.0)
+    finally:
+        api.close()
+
+
+def test_a_reconnect_attempt_cut_short_by_disconnect_leaves_no_unretrieved_error(
+        adapter: tuple[IBKRIBInsyncApi, MagicMock]) -> None:
+    """disconnect() during a reconnect's handshake ends the attempt; when the abandoned
+    handshake later fails, its error is retrieved (no "Task exception was never retrieved")."""
+    import gc
+    import threading
+
+    api, ib = adapter
+    started = threading.Event()
+    handshake: dict[str, asyncio.Future[None]] = {}
+    unhandled: list[dict[str, Any]] = []
+
+    async def hanging(*args: Any, **kwargs: Any) -> None:
+        handshake["future"] = asyncio.get_running_loop().create_future()
+        started.set()
+        await asyncio.shield(handshake["future"])  # survives the cancel, as a socket wait does
+
+    def watch() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: unhandled.append(ctx))
+
+    api._loop.call(watch)
+    ib.connectAsync.side_effect = hanging
+    api._loop.call(ib.disconnect)  # the socket drops: the supervisor starts a new handshake
+    assert started.wait(10)
+    api.disconnect()  # the user stops it mid-handshake
+    api._loop.call(lambda: handshake["future"].set_exception(ConnectionRefusedError("late")))
+    api._loop.run(lambda: asyncio.sleep(0), timeout=5)  # the loop runs the failed handshake
+    gc.collect()
+    api._loop.run(lambda: asyncio.sleep(0), timeout=5)
+    assert [c.get("message") for c in unhandled] == []

@@ -85,16 +85,19 @@ def test_executor_max_attempts_is_a_config_key(tmp_path: Path) -> None:
 
 
 def test_every_setting_the_code_reads_is_a_config_key() -> None:
-    """``setting(config, "X", …)`` anywhere in src/ names an attribute of config.SCHEMA."""
+    """``setting(config, "X", …)`` anywhere in src/, and every attribute the broker layer's
+    BrokerSettings reads (its CONFIG_ATTRS table), names an attribute of config.SCHEMA."""
     import re
 
     from src.app.config import SCHEMA
+    from src.brokers.settings import CONFIG_ATTRS
 
     src = Path(__file__).resolve().parents[2] / "src"
     read = set()
     for path in src.rglob("*.py"):
         read |= set(re.findall(r'setting\(\s*[\w.]+,\s*"([A-Z_0-9]+)"',
                                path.read_text(encoding="utf-8")))
+    read |= set(CONFIG_ATTRS.values())
     assert "EXECUTOR_MAX_ATTEMPTS" in read and "IBKR_PORT" in read  # the scan finds them
     assert read <= {k.attr for k in SCHEMA}, sorted(read - {k.attr for k in SCHEMA})
 

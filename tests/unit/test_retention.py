@@ -208,6 +208,8 @@ def test_adapter_takes_its_policy_from_the_config() -> None:
                                            IBKR_RETENTION_SWEEP=30.0))
     try:
         assert api.retention.policy == RetentionPolicy(3, 120.0, 30.0)
-        assert api.retention.api is api
+        # the hook works on this adapter's own tables and session, not on the facade
+        assert api.retention.api is not api
+        assert api.retention.api.orders is api.orders and api.retention.api.ib is api.ib
     finally:
         api.close()

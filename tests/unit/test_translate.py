@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 import stubs
@@ -175,3 +176,24 @@ def test_short_limit_is_a_credit_and_fills_come_back_positive() -> None:
     translate.apply_order_status(
         record, OrderStatus(status="Filled", filled=1, remaining=0, avgFillPrice=-1.62), NOW)
     assert record["filled_price"] == 1.62 and record["limit_price"] == 1.5
+
+
+def test_every_ib_order_status_is_in_the_status_table() -> None:
+    """The library's OrderStatus constants (PendingCancel among them) all have a kind, except
+    ib_async's own ValidationError / ApiUpdate, which keep the previous status; a cancel in
+    flight (PendingCancel) is still working, not final."""
+    from src.brokers.compat import MAP_ORDER_STATUS
+
+    lib_statuses = {v for k, v in vars(OrderStatus).items()
+                    if isinstance(v, str) and k[:1].isupper() and k == v}
+    library_only = {k for k, v in MAP_ORDER_STATUS.items() if v is None}
+    assert "PendingCancel" in lib_statuses
+    assert lib_statuses - library_only == set(translate.STATUS_KINDS)
+    assert "PendingCancel" in translate.WORKING_STATUSES
+    assert "PendingCancel" not in translate.TERMINAL_STATUSES | translate.PENDING_STATUSES
+    assert {"Filled", "Cancelled", "ApiCancelled", "Inactive"} == translate.TERMINAL_STATUSES
+    record: dict[str, Any] = {"status": "Submitted", "filled": 0.0, "remaining": 2.0,
+                              "direction": "LONG", "fill_time": None}
+    translate.apply_order_status(record, OrderStatus(status="PendingCancel", filled=0,
+                                                     remaining=2), NOW)
+    assert record["status"] == "PendingCancel"
