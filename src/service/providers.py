@@ -47,7 +47,8 @@ def build_broker(config: Any) -> BrokerApi:
 
         return IBKRIBInsyncApi(config)
     if name == "mock":
-        # TODO(lead): IBKRIBInsyncApi(config, client=MockIBKRClient(...)) once the IBKRClient
-        # branch (src/brokers/ib_client.py, src/brokers/mock_client.py) is merged.
+        # TODO(lead): IBKRIBInsyncApi(config, client=MockIBKRClient(BrokerSettings.from_config(
+        # config))) — merged, but the facade does not take a MockIBKRClient yet (it reads
+        # client.client_library, client.ib, ... that the mock lacks). Until then: the placeholder.
         return IBKRApi(config)
     return IBKRApi(config)
