@@ -1,5 +1,5 @@
-"""``python -m benchmarks [--latency-ms 0,10] [--only chain,quote,events,connect,latency,week]
-[--quick] [--plots DIR]``
+"""``python -m benchmarks [--latency-ms 0,10] [--only chain,quote,events,connect,latency,week,
+service] [--quick] [--plots DIR] [--seconds N]``
 
 Runs the selected benchmarks against the simulated gateway (pacing enforced), prints one
 table per benchmark and a PASS/FAIL summary, writes benchmarks/results/latest.json and
@@ -29,6 +29,7 @@ from benchmarks import (
     bench_events,
     bench_order_latency,
     bench_quote,
+    bench_service,
     bench_week,
     plots,
 )
@@ -44,7 +45,7 @@ from benchmarks.report import (
 )
 from src.brokers import compat
 
-BENCHES = ("chain", "quote", "events", "connect", "latency", "week")
+BENCHES = ("chain", "quote", "events", "connect", "latency", "week", "service")
 RESULTS = Path(__file__).resolve().parent / "results"
 PLOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
 
@@ -76,6 +77,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", type=_only, default=list(BENCHES),
                    help=f"subset of {','.join(BENCHES)} (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="service benchmark: seconds per phase (default 30, --quick 5)")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json",
                    help="JSON results path (markdown goes next to it, .md)")
     p.add_argument("--plots", type=Path, default=PLOTS,
@@ -98,6 +101,8 @@ def plan(args: argparse.Namespace) -> dict[str, Callable[[], tuple[list[Section]
                                                    orders=8 if q else 25),
         "week": lambda: (bench_week.run(orders=100, chains=25, ticks=50_000) if q
                          else bench_week.run()),
+        "service": lambda: bench_service.run(
+            seconds=args.seconds if args.seconds is not None else (5.0 if q else 30.0)),
     }
     return {name: jobs[name] for name in BENCHES if name in args.only}
 

@@ -87,6 +87,11 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("trader", "symbols", "SYMBOLS", list, ["AAPL"]),
     _Key("trader", "loop_interval", "LOOP_INTERVAL", float, 0.1, minimum=0.001, maximum=60),
     _Key("trader", "max_attempts", "EXECUTOR_MAX_ATTEMPTS", int, 5, minimum=1, maximum=100),
+    _Key("service", "broker", "SERVICE_BROKER", str, "auto",
+         choices=("auto", "adapter", "placeholder", "mock")),
+    _Key("service", "host", "SERVICE_HOST", str, "127.0.0.1"),
+    _Key("service", "port", "SERVICE_PORT", int, 8000, minimum=1, maximum=65535),
+    _Key("service", "trader", "SERVICE_TRADER", bool, True),
 )
 
 # Environment overrides, as container deployments expect: variable -> (section, key).
@@ -96,6 +101,9 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "IBKR_CLIENT_ID": ("ibkr", "client_id"),
     "IBKR_ACCOUNT": ("ibkr", "account"),
     "IBKR_CLIENT_LIBRARY": ("ibkr", "client_library"),  # also read by src.brokers.compat
+    "IBKR_SERVICE_BROKER": ("service", "broker"),
+    "IBKR_SERVICE_HOST": ("service", "host"),
+    "IBKR_SERVICE_PORT": ("service", "port"),
 }
 
 _BY_PLACE: dict[tuple[str, str], _Key] = {(k.section, k.key): k for k in SCHEMA}
@@ -185,6 +193,10 @@ class Config:
     SYMBOLS: tuple[str, ...] = ("AAPL",)
     LOOP_INTERVAL: float = 0.1
     EXECUTOR_MAX_ATTEMPTS: int = 5
+    SERVICE_BROKER: str = "auto"
+    SERVICE_HOST: str = "127.0.0.1"
+    SERVICE_PORT: int = 8000
+    SERVICE_TRADER: bool = True
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>",

@@ -1,0 +1,5 @@
+import sys
+
+from src.service.cli import main
+
+sys.exit(main())

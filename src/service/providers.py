@@ -1,0 +1,54 @@
+"""The one place the service chooses its broker backend (``service.broker`` in config.yaml).
+
+``auto``         the adapter when ``ibkr.use_ib_insync`` is true, else the placeholder
+``adapter``      :class:`~src.brokers.ibkr_ib_insync.IBKRIBInsyncApi` on the configured gateway
+``placeholder``  the in-memory :class:`~src.brokers.ibkr_api.IBKRApi`
+``mock``         the adapter on ``MockIBKRClient`` (no gateway) — see the TODO below
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from src.app.config import setting
+from src.brokers.base import BrokerApi
+from src.brokers.ibkr_api import IBKRApi
+
+BACKENDS = ("auto", "adapter", "placeholder", "mock")
+
+
+def backend_name(config: Any) -> str:
+    """The backend ``config`` selects, ``auto`` resolved."""
+    name: str = setting(config, "SERVICE_BROKER", "auto")
+    if name not in BACKENDS:
+        raise ValueError(f"service.broker must be one of {list(BACKENDS)}, got {name!r}")
+    if name == "auto":
+        return "adapter" if setting(config, "USE_IB_INSYNC", True) else "placeholder"
+    return name
+
+
+def prepare(config: Any) -> None:
+    """Import the client library now, on the calling thread, if ``config`` needs the adapter.
+
+    ib_insync's eventkit asks for the current event loop when it is first imported, which fails
+    on a worker thread ("There is no current event loop in thread 'AnyIO worker thread'") —
+    and the lifespan builds the broker on one. ``create_app`` calls this on its own thread
+    (the main thread under ``ibkr-service``), as any script importing ib_insync at the top would.
+    """
+    if backend_name(config) == "adapter":
+        import src.brokers.ibkr_ib_insync  # noqa: F401 - the import is the point
+
+
+def build_broker(config: Any) -> BrokerApi:
+    """A new, unconnected broker for the service process (the lifespan connects it)."""
+    name = backend_name(config)
+    if name == "adapter":
+        from src.brokers.ibkr_ib_insync import IBKRIBInsyncApi
+
+        return IBKRIBInsyncApi(config)
+    if name == "mock":
+        # TODO(lead): IBKRIBInsyncApi(config, client=MockIBKRClient(BrokerSettings.from_config(
+        # config))) — merged, but the facade does not take a MockIBKRClient yet (it reads
+        # client.client_library, client.ib, ... that the mock lacks). Until then: the placeholder.
+        return IBKRApi(config)
+    return IBKRApi(config)

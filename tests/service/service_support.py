@@ -1,0 +1,85 @@
+"""Helpers for the service tests: an app on the placeholder, clients, polling with a deadline."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from src.app.config import Config
+from src.brokers.ibkr_api import IBKRApi
+from src.service import create_app
+from src.utils.clock import FixedClock
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PAPER_ACCOUNT = "DU7654321"
+
+
+def config(**changes: Any) -> Config:
+    base: dict[str, Any] = {"SERVICE_BROKER": "placeholder", "IBKR_RECONNECT_BASE": 0.01,
+                            "IBKR_RECONNECT_CAP": 0.05, "IBKR_ACCOUNT_ID": PAPER_ACCOUNT}
+    base.update(changes)
+    return Config().replace(**base)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until truthy (its value); AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+@contextmanager
+def running(app: FastAPI, *, ready: bool = True) -> Iterator[TestClient]:
+    """A TestClient with the lifespan run; waits (bounded) for /ready when ``ready``."""
+    with TestClient(app) as client:
+        if ready:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="/ready 200")
+        yield client
+
+
+def placeholder_app(*, broker: IBKRApi | None = None, token: str | None = TOKEN,
+                    clock: FixedClock | None = None, **changes: Any) -> tuple[FastAPI, list[Any]]:
+    """An app whose factory builds (and records) a placeholder; ``broker`` to supply one."""
+    built: list[Any] = []
+
+    def factory(cfg: Any) -> Any:
+        b = broker if broker is not None else IBKRApi(cfg)
+        built.append(b)
+        return b
+
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    return create_app(config(**changes), broker_factory=factory, token=token, **kwargs), built
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of sample ``name{labels}`` in a Prometheus exposition (None if absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        key, _, value = line.rpartition(" ")
+        sample, _, label_text = key.partition("{")
+        if sample != name:
+            continue
+        got = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
+        if got == want:
+            return float(value)
+    return None
