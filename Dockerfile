@@ -5,7 +5,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 ARG CLIENT_LIBRARY=ib_insync
-RUN pip install --no-cache-dir --prefix=/install ".[service,${CLIENT_LIBRARY}]"
+RUN pip install --no-cache-dir --prefix=/install ".[service,$(echo ${CLIENT_LIBRARY} | tr _ -)]"
 
 FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -3,8 +3,8 @@
 #
 # Two environments, one per IB client library: ib_insync and ib_async both install a module
 # named `eventkit` (ib_async's is `aeventkit`), so they must never share an environment.
-#   .venv        .[dev,ib_insync]  lint, typecheck, the full test suite, demo, bench, sim
-#   .venv-async  .[dev,ib_async]   the test suite again, on ib_async (ASYNC_TESTS)
+#   .venv        .[dev,ib-insync]  lint, typecheck, the full test suite, demo, bench, sim
+#   .venv-async  .[dev,ib-async]   the test suite again, on ib_async (ASYNC_TESTS)
 PYTHON      ?= python3
 VENV        ?= .venv
 VENV_ASYNC  ?= .venv-async
@@ -41,12 +41,12 @@ $(PY_ASYNC):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,service,ib_insync,bench]"
+	$(PY) -m pip install --quiet -e ".[dev,service,ib-insync,bench]"
 	@touch $(STAMP)
 
 $(STAMP_ASYNC): pyproject.toml | $(PY_ASYNC)
 	$(PY_ASYNC) -m pip install --quiet --upgrade pip
-	$(PY_ASYNC) -m pip install --quiet -e ".[dev,service,ib_async]"
+	$(PY_ASYNC) -m pip install --quiet -e ".[dev,service,ib-async]"
 	@touch $(STAMP_ASYNC)
 
 venv: $(STAMP)

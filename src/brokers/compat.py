@@ -35,8 +35,9 @@ from src.brokers.errors import ClientLibraryError, ContractNotFound
 CHOICES: Final = ("auto", "ib_insync", "ib_async")
 SETTING: Final = "ibkr.client_library"
 ENV_VAR: Final = "IBKR_CLIENT_LIBRARY"
-INSTALL: Final = {"ib_insync": "pip install 'ibkr-ib-insync-adapter[ib_insync]'",
-                  "ib_async": "pip install 'ibkr-ib-insync-adapter[ib_async]'"}
+# extras in their normalized spelling: pip < 23.3 ignores "[ib_insync]" (no PEP 685)
+INSTALL: Final = {"ib_insync": "pip install 'ibkr-ib-insync-adapter[ib-insync]'",
+                  "ib_async": "pip install 'ibkr-ib-insync-adapter[ib-async]'"}
 IB_INSYNC_MAX_PYTHON: Final = (3, 13)
 """The newest Python ib_insync 0.9.86 imports on (3.14: eventkit's get_event_loop() raises)."""
 

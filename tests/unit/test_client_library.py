@@ -50,7 +50,7 @@ def test_ib_insync_on_python_314_is_a_clear_error_naming_the_setting() -> None:
 
 def test_a_library_not_installed_names_what_to_install() -> None:
     with pytest.raises(ClientLibraryError, match=r"ib_insync is not installed: pip install .*"
-                                                 r"\[ib_insync\]"):
+                                                 r"\[ib-insync\]"):
         compat.choose("ib_insync", (3, 12), ONLY_ASYNC)
     with pytest.raises(ClientLibraryError, match="no IB client library can be used"):
         compat.choose("auto", (3, 12), NONE)
@@ -287,3 +287,19 @@ def test_batched_qualification_drops_ib_async_none_slots() -> None:
     ib.qualifyContractsAsync.side_effect = qualify_async
     result = asyncio.run(chain_fallback.qualify(ib, BulkPacer(lambda: 45), [bad, good], 5.0))
     assert result == [good]
+
+
+def test_extras_are_spelled_as_every_pip_matches_them() -> None:
+    """pip < 23.3 (Python 3.11's own) compares an extra verbatim with the metadata's normalized
+    name: "[ib_insync]" was silently ignored there and installed no client library at all."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    assert {"ib-insync", "ib-async"} <= set(extras)
+    assert all(name == re.sub(r"[-_.]+", "-", name).lower() for name in extras)
+    for command in compat.INSTALL.values():
+        extra = command.split("[", 1)[1].split("]", 1)[0]
+        assert extra in extras
