@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import os
 import threading
-import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -42,17 +41,7 @@ MSFT_CON_ID = 272093
 UNKNOWN_SYMBOL = "ZZZNOPE"
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02,
-               what: str = "condition") -> Any:
-    """Poll ``predicate`` until truthy (returns its value); AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+from polling import wait_until  # noqa: E402 - re-exported for the integration tests
 
 
 def run_in_thread(fn: Callable[..., Any], *args: Any, timeout: float = 20.0, **kwargs: Any) -> Any:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from polling import wait_until
 
 from src.app.config import Config
 from src.brokers.ibkr_api import IBKRApi
@@ -30,14 +30,7 @@ def config(**changes: Any) -> Config:
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until truthy (its value); AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
+    return wait_until(predicate, timeout, 0.01, what)
 
 
 @contextmanager
