@@ -67,6 +67,8 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("ibkr", "link_grace", "IBKR_LINK_GRACE", float, 60.0, minimum=0.1, maximum=3600),
     _Key("ibkr", "max_rate", "IBKR_MAX_RATE", int, 45, minimum=1, maximum=50),
     _Key("ibkr", "market_data_type", "IBKR_MARKET_DATA_TYPE", int, 1, choices=(1, 2, 3, 4)),
+    _Key("ibkr", "price_increment_policy", "IBKR_PRICE_INCREMENT_POLICY", str, "round",
+         choices=("round", "refuse")),
     _Key("ibkr", "metrics_port", "IBKR_METRICS_PORT", int, None, minimum=0, maximum=65535,
          nullable=True),
     _Key("ibkr", "chain_expirations", "CHAIN_EXPIRATIONS", int, 4, minimum=1, maximum=52),

@@ -59,11 +59,19 @@ ORDER_REJECTED: Final = frozenset(
 )
 """The order (or its cancel) was refused (201 rejected, 103 duplicate id, 110 bad price
 increment, 161 cancel of a finished order, 10147 cancel of an unknown order, …)."""
+CANCEL_REFUSED: Final = frozenset({161, 10147, 10148})
+"""IB refused a cancel (161 not in a cancellable state, 10147 order id not found, 10148 cannot
+be cancelled, e.g. "state: Filled"): the order was NOT cancelled. ib_insync 0.9.86 and ib_async
+2.1.0 still mark the Trade Cancelled; :mod:`src.brokers.order_cancel` undoes that."""
+ORDER_INFO: Final = frozenset({399, 404, 2109, 10349})
+"""Informational messages on a live order (399 order message, 404 held while shares are
+located, 2109 outside-RTH attribute ignored, 10349 TIF set to DAY by a preset): the order's
+status never changes. ib_insync/ib_async mark some of them Cancelled (10349 in both)."""
 ORDER_CANCELLED: Final = frozenset({202})
 """Order cancelled — the confirmation of a cancel, not a failure."""
 WARNINGS: Final = frozenset(
-    {165, 202, 399, 404, 434, 492, 10167, 10168, 2100, 2101, 2102, 2107, 2108, 2109, 2119,
-     2137, 2150, 2158, 2168, 2169}
+    {165, 202, 399, 404, 434, 492, 10167, 10168, 10349, 2100, 2101, 2102, 2107, 2108, 2109,
+     2119, 2137, 2150, 2158, 2168, 2169}
     | set(range(2100, 2200))
 )
 """Informational codes (ib_insync logs them as warnings): never end a request as failed."""

@@ -14,9 +14,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from src.brokers import translate
+from src.brokers import order_cancel, price_increments, translate
 from src.brokers.compat import contract_status, qualified
 from src.brokers.errors import (
+    CANCEL_REFUSED,
     ORDER_CANCELLED,
     ContractNotFound,
     OrderInterrupted,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from src.brokers.state import AdapterState
 
 CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
+PENDING = translate.PENDING_STATUSES
 _ref_counter = itertools.count(1)
 
 
@@ -60,6 +62,7 @@ class OrderService:
         self._cancel: dict[str, list[asyncio.Future[bool]]] = {}  # concurrent cancels share one
         self._placing: dict[str, asyncio.Future[str]] = {}  # orderRef -> first call's outcome
         self.fills = FillBook()  # executions and commissions merged into the records
+        self.guard = order_cancel.CancelGuard()  # undoes the library's Cancelled on 10148 …
 
     # --- lookup ---------------------------------------------------------------------------------
 
@@ -105,6 +108,7 @@ class OrderService:
         self.unlink(order_id)
         self.errors.pop(order_id, None)
         self.fills.forget(order_id)
+        self.guard.forget(order_id)
         if isinstance(order_ref, str) and self.refs.get(order_ref) == order_id:
             del self.refs[order_ref]
 
@@ -169,6 +173,10 @@ class OrderService:
                 log_info(f"Order ref {order_ref} already placed as #{existing}; not resent")
                 return existing
             raise OrderRejected(f"order_ref {order_ref} is being placed by another call")
+        if price_type == "LIMIT" and limit_price is not None:  # on the increment, or refused
+            limit_price = price_increments.conform_combo_limit(
+                limit_price, translate.price_sign(direction),
+                client.settings.price_increment_policy)
         ref = order_ref or new_order_ref(spread.spread_type)
         self.refs[ref] = ""
         try:
@@ -244,8 +252,9 @@ class OrderService:
             code, message = fatal[-1] if fatal else (None, f"order {order_id} is {status}")
             with self.state.lock:
                 record = self.state.orders.get(order_id)
-                if record is not None:
-                    record["status"] = "Inactive" if status == "PendingSubmit" else status
+                if record is not None:  # rejected: Inactive (the library may say Cancelled)
+                    record["status"] = "Inactive" if fatal or status == "PendingSubmit" \
+                        else status
                     record["error"] = message
             return OrderRejected(
                 f"{message} (IB error {code})" if code is not None else message, code)
@@ -272,7 +281,10 @@ class OrderService:
     def _apply_status(self, record: dict[str, Any], trade: Any) -> None:
         """The Trade's OrderStatus into ``record`` (lock held); the clock is read only when
         the order turns Filled (not on every event)."""
+        before = record["status"]
         translate.apply_order_status(record, trade.orderStatus, None)
+        if before in translate.TERMINAL_STATUSES and record["status"] in PENDING:
+            record["status"] = before  # the library's PendingSubmit after a 110: not IB's word
         if record["status"] == "Filled":
             if record.get("fill_time") is None:
                 record["fill_time"] = wall_now(self.client.clock)
@@ -298,6 +310,8 @@ class OrderService:
         order_id = self.link(trade)
         if order_id is None:
             return
+        if trade.orderStatus.status in CANCELLED:  # the library's, on 10148/161/10349 …?
+            self.guard.undo(order_id, trade, self._record_status(order_id))
         self.refresh(order_id)
         status = trade.orderStatus.status
         log_debug(f"Order {order_id} status: {status}")
@@ -306,6 +320,11 @@ class OrderService:
             waiter.set_result(None)
         if status in translate.TERMINAL_STATUSES:
             self._end_cancels(order_id, status in CANCELLED)
+            self.guard.forget(order_id)
+
+    def _record_status(self, order_id: str) -> str | None:
+        with self.state.lock:
+            return (self.state.orders.get(order_id) or {}).get("status")
 
     def on_execution(self, trade: Any, fill: Any) -> None:
         order_id = self.link(trade)
@@ -344,6 +363,8 @@ class OrderService:
         if ack is not None and not ack.done():
             ack.set_result(None)
         self._end_cancels(order_id, code in ORDER_CANCELLED)
+        if code in CANCEL_REFUSED:
+            log_warning(f"Order {order_id}: cancel refused by IB ({code}: {message})")
         if code not in ORDER_CANCELLED:
             self.client.record_error(error_from_ib(code, message))
         return True
@@ -356,49 +377,8 @@ class OrderService:
                 waiter.set_result(confirmed)
 
     async def cancel(self, order_id: str, timeout: float) -> bool:
-        """Send one cancel (concurrent callers for the same order share it); wait, bounded."""
-        record_status = self.status(order_id).get("status")
-        trade = self.trades.get(order_id)
-        if record_status is None or trade is None:
-            log_warning(f"Order {order_id} not found when attempting to cancel")
-            return False
-        if record_status in translate.TERMINAL_STATUSES:
-            log_warning(f"Cannot cancel order {order_id} with status {record_status}")
-            return False
-        if record_status == "PendingCancel" and not self._cancel.get(order_id):
-            log_info(f"Order {order_id}: cancel already pending at the gateway; not resent")
-            return True
-        waiters = self._cancel.setdefault(order_id, [])
-        first = not waiters
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        waiters.append(waiter)
-        try:
-            if first:
-                self.client.ib.cancelOrder(trade.order)
-                log_info(f"Cancellation request sent for order {order_id}")
-                self.refresh(order_id)
-                if getattr(trade.orderStatus, "status", "") in CANCELLED:
-                    log_info(f"Order {order_id} cancelled")
-                    return True
-            if waiter.done():
-                confirmed = waiter.result()
-            else:
-                try:
-                    confirmed = await asyncio.wait_for(asyncio.shield(waiter), timeout)
-                except TimeoutError:
-                    log_warning(f"Order {order_id} cancel sent, not yet confirmed")
-                    return True
-            self.refresh(order_id)
-            final = self.status(order_id).get("status")
-            if confirmed or final in CANCELLED:
-                log_info(f"Order {order_id} cancelled")
-                return True
-            log_warning(f"Order {order_id} could not be cancelled (status {final})")
-            return False
-        finally:
-            waiters.remove(waiter)
-            if not waiters:
-                self._cancel.pop(order_id, None)
+        """Send one cancel (concurrent callers share it), wait bounded: ``order_cancel``."""
+        return await order_cancel.cancel(self, order_id, timeout)
 
     # --- reconnect ----------------------------------------------------------------------------
 

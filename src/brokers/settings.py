@@ -41,6 +41,7 @@ CONFIG_KEYS: Final[dict[str, str]] = {
     "IBKR_LINK_GRACE": "ibkr.link_grace",
     "IBKR_MAX_RATE": "ibkr.max_rate",
     "IBKR_MARKET_DATA_TYPE": "ibkr.market_data_type",
+    "IBKR_PRICE_INCREMENT_POLICY": "ibkr.price_increment_policy",
     "IBKR_METRICS_PORT": "ibkr.metrics_port",
     "CHAIN_EXPIRATIONS": "ibkr.chain_expirations",
     "CHAIN_STRIKES": "ibkr.chain_strikes",
@@ -96,6 +97,7 @@ class BrokerSettings:
     reconnect_max_attempts: int = 0
     max_rate: int = 45
     market_data_type: int = 1
+    price_increment_policy: str = "round"
     metrics_port: int | None = None
     chain_expirations: int = 4
     chain_strikes: int = 6
@@ -156,6 +158,9 @@ class BrokerSettings:
         if self.market_data_type not in (1, 2, 3, 4):
             raise SettingsError(
                 f"{_key('market_data_type')} must be 1, 2, 3 or 4, got {self.market_data_type!r}")
+        if self.price_increment_policy not in ("round", "refuse"):
+            raise SettingsError(f"{_key('price_increment_policy')} must be 'round' or 'refuse', "
+                                f"got {self.price_increment_policy!r}")
         if self.trading_mode not in ("paper", "live"):
             raise SettingsError(
                 f"{_key('trading_mode')} must be 'paper' or 'live', got {self.trading_mode!r}")
@@ -177,6 +182,7 @@ CONFIG_ATTRS: Final[dict[str, str]] = {
     "link_grace": "IBKR_LINK_GRACE", "reconnect_base": "IBKR_RECONNECT_BASE",
     "reconnect_cap": "IBKR_RECONNECT_CAP", "reconnect_max_attempts": "IBKR_RECONNECT_MAX_ATTEMPTS",
     "max_rate": "IBKR_MAX_RATE", "market_data_type": "IBKR_MARKET_DATA_TYPE",
+    "price_increment_policy": "IBKR_PRICE_INCREMENT_POLICY",
     "metrics_port": "IBKR_METRICS_PORT", "chain_expirations": "CHAIN_EXPIRATIONS",
     "chain_strikes": "CHAIN_STRIKES", "max_streams": "IBKR_MAX_STREAMS",
     "chain_stream_lines": "CHAIN_STREAM_LINES", "chain_stream_idle": "CHAIN_STREAM_IDLE",

@@ -236,6 +236,51 @@ class SimulatedGateway:
         ("error") or only the 3 lowest strikes ("truncate"); ``None`` heals."""
         self.call(self.runtime.server.refuse_wildcard_details, symbol, mode)
 
+    # -- cancel races, order notices, price increments (src/simulator/cancel_races.py,
+    #    increments.py; docs/simulator.md "Real IB's messy parts") ------------------------
+    def hold_order_reports(self, on: bool = True) -> None:
+        """``True``: what the gateway sends about orders stays "on the wire" until the client
+        cancels that order (the cancel's answer comes after the held executions, before the
+        held status); ``False`` delivers everything held and stops holding."""
+        from src.simulator import cancel_races
+
+        def switch() -> None:
+            if on:
+                self.engine.races.all_orders = True
+            else:
+                cancel_races.release(self.engine)
+
+        self.call(switch)
+
+    def race_cancels(self, on: bool = True) -> None:
+        """``True``: a cancel of a live order arrives while its fill is in flight: the fill
+        wins and the gateway answers 10148 after the executions, before the Filled status."""
+        self.call(setattr, self.engine.races, "fill_on_cancel", bool(on))
+
+    def send_order_notice(self, client_id: int, order_id: int, code: int) -> None:
+        """Send informational ``code`` (399, 404, 2109, 10349) on a live order, IB's text."""
+        from src.simulator import cancel_races
+
+        self.call(cancel_races.send_notice, self.engine, client_id, order_id, code)
+
+    def order_notices_on_place(self, codes: Sequence[int] = ()) -> None:
+        """Send these informational codes on every order accepted from now on (``()``: none)."""
+        from src.simulator import cancel_races
+
+        for code in codes:
+            cancel_races.notice_text(code)  # unknown codes are refused here
+        self.call(setattr, self.engine.races, "place_notices", tuple(codes))
+
+    def enforce_price_increments(self, on: bool = True) -> None:
+        """Error 110 for a limit price off its contract's minimum increment (default on)."""
+        self.call(setattr, self.engine, "enforce_increments", bool(on))
+
+    def force_price_error(self, count: int = 1) -> None:
+        """The next ``count`` new orders get error 110 whatever their price (not accepted)."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        self.call(setattr, self.engine, "force_110", int(count))
+
     def set_price(self, symbol: str, price: float) -> None:
         self.call(self.runtime.market.set_price, symbol, price)
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from src.simulator import cancel_races, increments
 from src.simulator import order_codec as codec
 from src.simulator.account import AccountBook, MarketView, PositionState
 from src.simulator.account_feed import AccountFeed
@@ -61,6 +62,9 @@ class OrderEngine:
         self._sessions: dict[int, Session] = {}
         self._auto_bind: set[int] = set()
         self.feed = AccountFeed(self.book, self.accounts, self._sessions, self.clock, monotonic)
+        self.races = cancel_races.ReportHold()  # reports in flight, the cancel race, notices
+        self.enforce_increments = True  # limit prices off the minimum increment get 110
+        self.force_110 = 0  # the next N new orders get 110 whatever their price
 
     # ------------------------------------------------------------ seam API
     def handlers(self) -> dict[int, Handler]:
@@ -130,6 +134,9 @@ class OrderEngine:
             else:
                 self._what_if(session, req)
             return
+        if self._price_error(req):  # IB does not accept the order: no order, no status
+            session.send_error(oid, increments.ERROR_110, increments.TEXT_110)
+            return
         self._next_perm += 1
         order = SimOrder(request=req, perm_id=self._next_perm, client_id=cid,
                          status="PreSubmitted", remaining=req.total_quantity)
@@ -144,6 +151,8 @@ class OrderEngine:
         order.status = "Submitted"
         self._send_open_order(order)
         self._send_to_owner(order, codec.encode_order_status(order))
+        for code in self.races.place_notices:
+            self.send_notice(order, code)
         log_debug(f"sim order {oid} perm {order.perm_id} accepted: {req.action} "
                   f"{req.total_quantity} {req.contract.symbol} {req.order_type}")
         self._try_fill(order)
@@ -180,6 +189,13 @@ class OrderEngine:
             return "No security definition has been found for the request"
         req.contract = replace(resolved, combo_legs=[])
         return None
+
+    def _price_error(self, req: OrderRequest) -> bool:
+        """True when the new order gets error 110 (forced, or a limit off the increment)."""
+        if self.force_110 > 0:
+            self.force_110 -= 1
+            return True
+        return self.enforce_increments and increments.off_increment(req)
 
     def _modify(self, session: Session, order: SimOrder, req: OrderRequest) -> None:
         old = order.request
@@ -362,24 +378,18 @@ class OrderEngine:
 
     # ------------------------------------------------------------ cancelling
     def _cancel_order(self, session: Session, fields: list[str]) -> None:
-        oid = _int(fields, 1, "orderId")
-        perm = self._by_key.get((session.client_id, oid))
-        if perm is None:
-            session.send_error(oid, 10147, f"OrderId {oid} that needs to be cancelled is "
-                                           "not found.")
-            return
-        order = self.orders[perm]
-        if order.status in FINAL_STATUSES:
-            session.send_error(oid, 161, "Cancel attempted when order is not in a cancellable "
-                                         f"state.  Order permId ={order.perm_id}")
-            return
-        self._cancel(order)
+        """Cancel, or IB's refusal (10147 / 10148 / 161) and the races: ``cancel_races``."""
+        cancel_races.on_cancel(self, session, _int(fields, 1, "orderId"))
+
+    def send_notice(self, order: SimOrder, code: int) -> None:
+        """Informational ``code`` (399, 404, 2109, 10349) on ``order``; it stays as it is."""
+        self._send_error_to_owner(order, code, cancel_races.notice_text(code),
+                                  order.request.order_id)
 
     def _cancel(self, order: SimOrder) -> None:
         self._finalize(order, "Cancelled")
         self._send_to_owner(order, codec.encode_order_status(order))
-        for s in self._owner_sessions(order):
-            s.send_error(order.request.order_id, 202, "Order Canceled - reason:")
+        self._send_error_to_owner(order, 202, "Order Canceled - reason:", order.request.order_id)
 
     def _req_global_cancel(self, session: Session, fields: list[str]) -> None:
         for order in list(self.orders.values()):
@@ -388,6 +398,10 @@ class OrderEngine:
 
     # ------------------------------------------------------------ order queries
     def _send_open_order(self, order: SimOrder) -> None:
+        if self.races.holds(order.perm_id):
+            self.races.queue(order.perm_id, 5, lambda s: s.send(
+                *codec.encode_open_order(order, s.server_version)))
+            return
         for s in self._owner_sessions(order):
             s.send(*codec.encode_open_order(order, s.server_version))
 
@@ -448,8 +462,19 @@ class OrderEngine:
                 if s.client_id == order.client_id and not s.closed]
 
     def _send_to_owner(self, order: SimOrder, fields: list[codec.Field]) -> None:
+        if self.races.holds(order.perm_id):  # in flight: delivered with the cancel's answer
+            msg_id = fields[0] if isinstance(fields[0], int) else 0
+            self.races.queue(order.perm_id, msg_id, lambda s: s.send(*fields))
+            return
         for s in self._owner_sessions(order):
             s.send(*fields)
+
+    def _send_error_to_owner(self, order: SimOrder, code: int, text: str, oid: int) -> None:
+        if self.races.holds(order.perm_id):
+            self.races.queue(order.perm_id, 4, lambda s: s.send_error(oid, code, text))
+            return
+        for s in self._owner_sessions(order):
+            s.send_error(oid, code, text)
 
 
 def _ny_day(key: str) -> date:
