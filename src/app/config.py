@@ -181,6 +181,7 @@ class Config:
     IBKR_LINK_GRACE: float = 60.0
     IBKR_MAX_RATE: int = 45
     IBKR_MARKET_DATA_TYPE: int = 1
+    IBKR_PRICE_INCREMENT_POLICY: str = "round"
     IBKR_METRICS_PORT: int | None = None
     CHAIN_EXPIRATIONS: int = 4
     CHAIN_STRIKES: int = 6

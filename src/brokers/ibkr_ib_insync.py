@@ -88,8 +88,7 @@ class IBKRIBInsyncApi:
 
     Safety: ``ibkr.read_only`` refuses ``place_order``/``cancel_order`` (ReadOnlyViolation);
     orders on a live account (account not "DU…"/"DF…", or port 7496/4001) need
-    ``trading_mode: live`` and ``allow_live: true``; contracts ≤
-    ``risk.max_contracts_per_order``;
+    ``trading_mode: live`` and ``allow_live: true``; contracts ≤ ``risk.max_contracts_per_order``;
     ``order_ref`` makes placement idempotent (a known ref returns its order id, nothing sent).
 
     Event handlers (the seeds' names, callable from any thread: marshalled onto the loop):
@@ -357,8 +356,9 @@ class IBKRIBInsyncApi:
         failed: …") when the gateway refuses the order or the call fails.
         """
         try:
-            args = validation.order_args(symbol, direction, contracts, option_spread,
-                                         price_type, limit_price, order_ref, self.max_contracts)
+            args = validation.order_args(  # the limit on its increment (or InvalidOrder)
+                symbol, direction, contracts, option_spread, price_type, limit_price, order_ref,
+                self.max_contracts, self.settings.price_increment_policy)
             if self.read_only:
                 raise ReadOnlyViolation("read-only (ibkr.read_only is true): order refused")
             if not self.connected:

@@ -54,6 +54,19 @@ def synthetic_code(trade: Any) -> int | None:
     return code if isinstance(code, int) and code in NOT_AN_END else None
 
 
+def after_end(before: str, record: dict[str, Any]) -> str:
+    """The status of a finished record (``before``) after copying the library's: a rejected
+    order (``Inactive`` with the adapter's ``error``, after 110 / 201) stays Inactive although
+    the library says PendingSubmit (ib_insync leaves it there on 110) or Cancelled (ib_async);
+    no finished order goes back to pending. Anything else IB reported is taken."""
+    status = str(record["status"])
+    if status in translate.PENDING_STATUSES:
+        return before
+    if before == "Inactive" and record.get("error") and status in CANCELLED:
+        return before
+    return status
+
+
 class CancelGuard:
     """Remembers each order's status before its cancel; undoes library-made Cancelled."""
 

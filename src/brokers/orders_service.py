@@ -14,7 +14,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from src.brokers import order_cancel, price_increments, translate
+from src.brokers import order_cancel, translate
 from src.brokers.compat import contract_status, qualified
 from src.brokers.errors import (
     CANCEL_REFUSED,
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from src.brokers.state import AdapterState
 
 CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
-PENDING = translate.PENDING_STATUSES
 _ref_counter = itertools.count(1)
 
 
@@ -173,10 +172,6 @@ class OrderService:
                 log_info(f"Order ref {order_ref} already placed as #{existing}; not resent")
                 return existing
             raise OrderRejected(f"order_ref {order_ref} is being placed by another call")
-        if price_type == "LIMIT" and limit_price is not None:  # on the increment, or refused
-            limit_price = price_increments.conform_combo_limit(
-                limit_price, translate.price_sign(direction),
-                client.settings.price_increment_policy)
         ref = order_ref or new_order_ref(spread.spread_type)
         self.refs[ref] = ""
         try:
@@ -283,8 +278,8 @@ class OrderService:
         the order turns Filled (not on every event)."""
         before = record["status"]
         translate.apply_order_status(record, trade.orderStatus, None)
-        if before in translate.TERMINAL_STATUSES and record["status"] in PENDING:
-            record["status"] = before  # the library's PendingSubmit after a 110: not IB's word
+        if before in translate.TERMINAL_STATUSES and record["status"] != before:
+            record["status"] = order_cancel.after_end(before, record)
         if record["status"] == "Filled":
             if record.get("fill_time") is None:
                 record["fill_time"] = wall_now(self.client.clock)

@@ -23,6 +23,7 @@ import math
 from typing import Final
 
 from src.brokers.errors import InvalidOrder
+from src.utils.logger import log_info
 
 POLICIES: Final = ("round", "refuse")
 POLICY_KEY: Final = "ibkr.price_increment_policy"
@@ -72,9 +73,13 @@ def conform_combo_limit(limit_price: float, sign: float, policy: str) -> float:
     if on_increment(ib_price, step):
         return limit_price
     rounded = round_in_favour(ib_price, step, buying=True) * sign
+    if policy not in POLICIES:
+        raise InvalidOrder(f"{POLICY_KEY} must be one of {list(POLICIES)}, got {policy!r}")
     if policy == "refuse":
         raise InvalidOrder(
             f"limit_price {limit_price!r} is not a multiple of the combo price increment "
             f"{step:.2f} (IB would answer error 110); send e.g. {rounded:.2f}, or set "
             f"{POLICY_KEY}: round to have it rounded in your favour")
+    log_info(f"Limit price {limit_price} rounded to {rounded:.2f} in the trader's favour "
+             f"(combo increment {step:.2f}, {POLICY_KEY}: round)")
     return rounded + 0.0

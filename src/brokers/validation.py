@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime
 from typing import Any, Final
 
-from src.brokers import base
+from src.brokers import base, price_increments
 from src.brokers.errors import InvalidOrder
 from src.models.option import Option, OptionSpread
 
@@ -174,14 +174,19 @@ def order_ref(value: Any) -> str | None:
 
 
 def order_args(sym: Any, dirn: Any, qty: Any, spread: Any, kind: Any, price: Any,
-               ref: Any, max_contracts: int) -> tuple[str, str, int, Any, str,
-                                                      float | None, str | None]:
-    """Validate all ``place_order`` arguments in order; return them normalised."""
+               ref: Any, max_contracts: int, increment_policy: str | None = None,
+               ) -> tuple[str, str, int, Any, str, float | None, str | None]:
+    """Validate all ``place_order`` arguments in order; return them normalised. With an
+    ``increment_policy`` (``ibkr.price_increment_policy``) the limit is put on the combo's
+    price increment (``round``) or refused (``refuse``): :mod:`src.brokers.price_increments`."""
     s = symbol(sym)
     d = direction(dirn)
     n = contracts(qty, max_contracts)
     k = price_type(kind)
     p = limit_price(price, k)
+    if p is not None and increment_policy is not None:
+        p = price_increments.conform_combo_limit(p, -1.0 if d == "SHORT" else 1.0,
+                                                 increment_policy)
     sp = option_spread(spread, s)
     r = order_ref(ref)
     return s, d, n, sp, k, p, r
