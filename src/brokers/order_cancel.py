@@ -28,14 +28,11 @@ round trip per refusal and returns the same last report IB already sent.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from src.brokers import translate
 from src.brokers.errors import CANCEL_REFUSED, ORDER_INFO
 from src.utils.logger import log_info, log_warning
-
-if TYPE_CHECKING:
-    from src.brokers.orders_service import OrderService
 
 NOT_AN_END: Final = CANCEL_REFUSED | ORDER_INFO
 """Codes after which a library-made Cancelled is undone (the order did not end)."""
@@ -96,11 +93,13 @@ class CancelGuard:
         return code
 
 
-async def cancel(service: OrderService, order_id: str, timeout: float) -> bool:
+async def cancel(service: Any, order_id: str, timeout: float) -> bool:
     """Send one cancel for ``order_id`` (concurrent callers for the same order share it) and
     wait, bounded. True when IB confirmed it (or it is still unconfirmed at the timeout: sent);
     False for an unknown or finished order and for a cancel IB refused (161 / 10147 / 10148:
-    the error handler ends the wait unconfirmed and the status stays IB's last report)."""
+    the error handler ends the wait unconfirmed and the status stays IB's last report).
+    ``service`` is the :class:`~src.brokers.orders_service.OrderService` (not imported: that
+    module imports this one)."""
     record_status = service.status(order_id).get("status")
     trade = service.trades.get(order_id)
     if record_status is None or trade is None:

@@ -185,7 +185,8 @@ def test_rejection_by_error_event_ends_the_wait(state: stubs.StubState,
         assert isinstance(api.last_error, OrderRejected)
         assert not any("no acknowledgement" in r.getMessage() for r in caplog.records)
         record = next(iter(api.orders.values()))
-        assert record["status"] == "Cancelled" and "market is closed" in record["error"]
+        # the library says Cancelled; a rejected order is IB's Inactive, with the reason
+        assert record["status"] == "Inactive" and "market is closed" in record["error"]
         state.on_place = "ack"  # a refused order's ref may be retried
         assert api.place_order("AAPL", "LONG", 1, SPREAD, "LIMIT", 1.0, order_ref="r1")
         assert api.metrics.value("ib_order_errors_total") == 1
