@@ -247,9 +247,8 @@ class OrderService:
             code, message = fatal[-1] if fatal else (None, f"order {order_id} is {status}")
             with self.state.lock:
                 record = self.state.orders.get(order_id)
-                if record is not None:  # rejected: Inactive (the library may say Cancelled)
-                    record["status"] = "Inactive" if fatal or status == "PendingSubmit" \
-                        else status
+                if record is not None:  # rejected: IB's Inactive (ib_async says Cancelled,
+                    record["status"] = "Inactive"  # ib_insync PendingSubmit after a 110)
                     record["error"] = message
             return OrderRejected(
                 f"{message} (IB error {code})" if code is not None else message, code)

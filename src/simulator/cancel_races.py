@@ -68,7 +68,8 @@ def notice_text(code: int) -> str:
 
 
 class ReportHold:
-    """Per-order queues of reports "still on the wire" (see the module doc)."""
+    """Per-order queues of reports "still on the wire" (see the module doc). A cancel of the
+    order delivers its queue; what the gateway sends about it after that is not held."""
 
     def __init__(self) -> None:
         self.all_orders = False  # hold every order's reports (harness switch)
@@ -76,9 +77,10 @@ class ReportHold:
         self.place_notices: tuple[int, ...] = ()  # codes sent on every accepted order
         self._queues: dict[int, list[tuple[int, Send]]] = {}  # permId -> (msg id, send)
         self._open: set[int] = set()  # orders held for one cancel (the race)
+        self._answered: set[int] = set()  # orders cancelled since: their reports flow again
 
     def holds(self, perm_id: int) -> bool:
-        return self.all_orders or perm_id in self._open
+        return (self.all_orders and perm_id not in self._answered) or perm_id in self._open
 
     def hold(self, perm_id: int) -> None:
         self._open.add(perm_id)
@@ -92,6 +94,7 @@ class ReportHold:
     def take(self, perm_id: int, error: Send | None = None) -> list[Send]:
         """The order's queued sends, ``error`` placed before the first order status."""
         self._open.discard(perm_id)
+        self._answered.add(perm_id)
         entries = self._queues.pop(perm_id, [])
         out = [send for _, send in entries]
         if error is not None:
@@ -104,6 +107,7 @@ class ReportHold:
         """Stop holding: every queue, to be delivered in order."""
         self.all_orders = False
         self._open.clear()
+        self._answered.clear()
         queues, self._queues = self._queues, {}
         return [(perm, [s for _, s in entries]) for perm, entries in queues.items()]
 

@@ -63,3 +63,12 @@ Feature: A cancel IB refuses is not a cancel
       | code  |
       | 399   |
       | 10349 |
+
+  Scenario: Cancels from several threads at once, half of them racing fills already on the wire
+    Given 5 resting limit orders on AAPL bull call spreads
+    And the gateway holds its order reports back
+    And the gateway fills every other resting order
+    When I cancel every resting order, each from its own thread, at once
+    Then each filled order's cancel returned False and it is Filled with its fill
+    And each other order's cancel returned True and it is Cancelled
+    And no order was lost or duplicated

@@ -3,11 +3,13 @@ adapter never reports a Cancelled IB did not send (src/brokers/order_cancel.py).
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 from resilience_support import (
+    Timed,
     engine_orders,
     error_code,
     force_fill,
@@ -147,3 +149,56 @@ def placed_submitted(ctx: SimpleNamespace) -> None:
     round_trip(ctx)
     assert status_of(ctx.api, oid) == "Submitted", ctx.api.get_order_status(oid)
     assert gateway_status(ctx, oid) == "Submitted"
+
+
+# ----------------------------------------------------------------------------- many at once
+
+
+@given("the gateway fills every other resting order")
+def fill_every_other(ctx: SimpleNamespace) -> None:
+    ctx.extra["filled"] = [str(o) for o in ctx.resting[::2]]
+    for oid in ctx.extra["filled"]:
+        force_fill(ctx.gw, perm_id_of(ctx, oid))
+    round_trip(ctx)
+    assert all(status_of(ctx.api, str(o)) == "Submitted" for o in ctx.resting)
+
+
+@when("I cancel every resting order, each from its own thread, at once")
+def cancel_all(ctx: SimpleNamespace) -> None:
+    barrier = threading.Barrier(len(ctx.resting))
+    results: dict[str, Timed] = {}
+
+    def one(oid: str) -> None:
+        barrier.wait(5)
+        results[oid] = timed_call(lambda: ctx.api.cancel_order(oid), 15, "cancel_order")
+
+    threads = [threading.Thread(target=one, args=(str(o),)) for o in ctx.resting]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == len(ctx.resting), "a cancel_order call did not return"
+    ctx.extra["results"] = results
+
+
+@then("each filled order's cancel returned False and it is Filled with its fill")
+def filled_ones(ctx: SimpleNamespace) -> None:
+    results = ctx.extra["results"]
+    for oid in ctx.extra["filled"]:
+        out = results[oid]
+        assert out.error is None and out.value is False, (oid, out)
+        wait_for(lambda o=oid: status_of(ctx.api, o) == "Filled"
+                 and bool(ctx.api.get_order_status(o).get("executions")), 5,
+                 f"order {oid} to be Filled with its executions")
+        assert gateway_status(ctx, oid) == "Filled"
+
+
+@then("each other order's cancel returned True and it is Cancelled")
+def cancelled_ones(ctx: SimpleNamespace) -> None:
+    results = ctx.extra["results"]
+    for oid in (str(o) for o in ctx.resting if str(o) not in ctx.extra["filled"]):
+        out = results[oid]
+        assert out.error is None and out.value is True, (oid, out)
+        wait_for(lambda o=oid: status_of(ctx.api, o) == "Cancelled", 5,
+                 f"order {oid} to be Cancelled")
+        assert gateway_status(ctx, oid) == "Cancelled"

@@ -158,3 +158,11 @@ def test_enforcement_off_and_forced_110(engine: OrderEngine, session: FakeSessio
     session.clear()
     place(engine, session, 7, bull_call(), LimitOrder("BUY", 1, 0.05))  # only the next one
     assert session.errors() == [] and len(engine.orders) == 2
+
+
+def test_after_its_cancel_an_orders_reports_are_no_longer_held(engine: OrderEngine,
+                                                               session: FakeSession) -> None:
+    resting(engine, session)
+    engine.races.all_orders = True
+    call(engine, session, 4, 1, 5, "")  # live: cancelled, and the answer is delivered
+    assert session.ids() == ["3", "4"] and session.errors() == [202]
