@@ -3,7 +3,8 @@
 ``auto``         the adapter when ``ibkr.use_ib_insync`` is true, else the placeholder
 ``adapter``      :class:`~src.brokers.ibkr_ib_insync.IBKRIBInsyncApi` on the configured gateway
 ``placeholder``  the in-memory :class:`~src.brokers.ibkr_api.IBKRApi`
-``mock``         the adapter on ``MockIBKRClient`` (no gateway) — see the TODO below
+``mock``         :class:`~src.brokers.client_broker.ClientBroker` on ``MockIBKRClient`` (no
+                 gateway; deterministic; connected; the placeholder's symbols quoted)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from src.app.config import setting
 from src.brokers.base import BrokerApi
 from src.brokers.ibkr_api import IBKRApi
+from src.brokers.settings import BrokerSettings
 
 BACKENDS = ("auto", "adapter", "placeholder", "mock")
 
@@ -47,8 +49,20 @@ def build_broker(config: Any) -> BrokerApi:
 
         return IBKRIBInsyncApi(config)
     if name == "mock":
-        # TODO(lead): IBKRIBInsyncApi(config, client=MockIBKRClient(BrokerSettings.from_config(
-        # config))) — merged, but the facade does not take a MockIBKRClient yet (it reads
-        # client.client_library, client.ib, ... that the mock lacks). Until then: the placeholder.
-        return IBKRApi(config)
+        return mock_broker(config)
     return IBKRApi(config)
+
+
+def mock_broker(config: Any) -> BrokerApi:
+    """``ClientBroker`` on a connected ``MockIBKRClient`` with the ``ibkr.*`` settings of
+    ``config``, quoting the placeholder's symbols (so quotes and chains answer) and their
+    options; tests reach the mock as ``broker.client`` (``script``, ``inject_error``,
+    ``set_state``)."""
+    from src.brokers.client_broker import ClientBroker
+    from src.brokers.mock_client import MockIBKRClient
+    from src.brokers.mock_market import seed_universe
+
+    mock = MockIBKRClient(BrokerSettings.from_config(config))
+    seed_universe(mock)
+    mock.connect()
+    return ClientBroker(mock, config, serialize=True)
