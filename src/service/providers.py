@@ -30,15 +30,19 @@ def backend_name(config: Any) -> str:
 
 
 def prepare(config: Any) -> None:
-    """Import the client library now, on the calling thread, if ``config`` needs the adapter.
+    """Import the client library now, on the calling thread, if ``config`` needs it (the
+    adapter, the mock's ClientBroker).
 
     ib_insync's eventkit asks for the current event loop when it is first imported, which fails
     on a worker thread ("There is no current event loop in thread 'AnyIO worker thread'") —
     and the lifespan builds the broker on one. ``create_app`` calls this on its own thread
     (the main thread under ``ibkr-service``), as any script importing ib_insync at the top would.
     """
-    if backend_name(config) == "adapter":
+    name = backend_name(config)
+    if name == "adapter":
         import src.brokers.ibkr_ib_insync  # noqa: F401 - the import is the point
+    elif name == "mock":  # ClientBroker builds ib_insync contracts too
+        import src.brokers.client_broker  # noqa: F401
 
 
 def build_broker(config: Any) -> BrokerApi:
