@@ -2,7 +2,8 @@
 
 * Order ids count up from ``first_order_id``; conIds are derived from the contract (stable).
 * Fills are scripted per order, in placement order: ``script("immediate" | "resting" |
-  "partial" | "rejected", ...)``; unscripted orders rest (``Submitted``).
+  "partial" | "rejected", ...)``; unscripted orders rest (``Submitted``) — with
+  ``fill_market_orders=True`` an unscripted MARKET order fills at once instead.
 * The connection state is set by the test: ``set_state(ConnectionState.LOST)`` …; every call
   that needs the gateway raises ``NotConnected`` unless the state is ``CONNECTED``.
 * Errors are injected by IB code — ``inject_error("place_order", 201, "...")`` — and mapped by
@@ -76,12 +77,14 @@ class MockIBKRClient:
     """See the module doc. Thread-safe enough for unit tests (no background threads)."""
 
     def __init__(self, settings: BrokerSettings | None = None, *, first_order_id: int = 1,
-                 account_id: str = "DU0000001", clock: Clock = SYSTEM_CLOCK) -> None:
+                 account_id: str = "DU0000001", clock: Clock = SYSTEM_CLOCK,
+                 fill_market_orders: bool = False) -> None:
         self.settings = settings or BrokerSettings()
         self.account_id = self.settings.account_id or account_id
         self.last_error: BrokerError | None = None
         self.metrics = AdapterMetrics()
         self.clock = clock
+        self.fill_market_orders = fill_market_orders
         self._state = ConnectionState.DISCONNECTED
         self._next_id = first_order_id
         self._exec_seq = 0
@@ -220,7 +223,9 @@ class MockIBKRClient:
                 if not exc.retryable and not isinstance(exc, OrderRejected):
                     raise OrderRejected(str(exc), exc.code) from exc
             raise
-        script = self._scripts.popleft() if self._scripts else FillScript("resting")
+        script = self._scripts.popleft() if self._scripts else FillScript(
+            "immediate" if self.fill_market_orders and getattr(order, "orderType", "") == "MKT"
+            else "resting")
         order_id = self._next_id
         self._next_id += 1
         info = ContractInfo.from_contract(contract)

@@ -60,13 +60,13 @@ def build_broker(config: Any) -> BrokerApi:
 def mock_broker(config: Any) -> BrokerApi:
     """``ClientBroker`` on a connected ``MockIBKRClient`` with the ``ibkr.*`` settings of
     ``config``, quoting the placeholder's symbols (so quotes and chains answer) and their
-    options; tests reach the mock as ``broker.client`` (``script``, ``inject_error``,
-    ``set_state``)."""
+    options; MARKET orders fill at once, LIMIT orders rest unless scripted. Tests reach the
+    mock as ``broker.client`` (``script``, ``inject_error``, ``set_state``)."""
     from src.brokers.client_broker import ClientBroker
     from src.brokers.mock_client import MockIBKRClient
     from src.brokers.mock_market import seed_universe
 
-    mock = MockIBKRClient(BrokerSettings.from_config(config))
+    mock = MockIBKRClient(BrokerSettings.from_config(config), fill_market_orders=True)
     seed_universe(mock)
     mock.connect()
     return ClientBroker(mock, config, serialize=True)

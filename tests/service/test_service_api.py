@@ -185,8 +185,7 @@ def test_secrets_and_account_ids_never_in_responses_or_logs(
 # --- market data and account ----------------------------------------------------------------
 
 
-def test_quote_chain_positions_account(svc: Any) -> None:
-    client, _, mock = svc
+def test_quote_chain_positions_account(client: Any) -> None:
     q = client.get("/quotes/aapl", headers=AUTH).json()
     assert (q["symbol"], q["bid"], q["ask"], q["last"]) == ("AAPL", 230.09, 230.11, 230.10)
     chain = client.get("/option-chains/AAPL", headers=AUTH).json()
@@ -197,8 +196,8 @@ def test_quote_chain_positions_account(svc: Any) -> None:
     strikes = sorted({o["strike"] for o in options})
     assert strikes[0] < 230.10 < strikes[-1]  # near the money
     assert all(o["implied_volatility"] > 0 and 0 <= o["bid"] < o["ask"] for o in options)
-    mock.script("immediate")
     order = client.post("/orders", json={**MARKET, "contracts": 2}, headers=AUTH).json()
+    # the service's mock fills MARKET orders at once (LIMIT orders rest unless scripted)
     assert order["status"] == "Filled" and order["filled"] == 2 and order["remaining"] == 0
     positions = client.get("/positions", headers=AUTH).json()
     assert positions["count"] == 2  # the two legs of the filled spread, by OCC local symbol
