@@ -90,6 +90,8 @@ class ClientBroker:
         self.host, self.port, self.client_id = s.host, s.port, s.client_id
         self.read_only: bool = s.read_only
         self.max_contracts: int = s.max_contracts
+        self.trading_mode: str = s.trading_mode
+        self.allow_live: bool = s.allow_live
         self.orders: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, dict[str, Any]] = {}
         self.lock = threading.RLock()
@@ -193,8 +195,8 @@ class ClientBroker:
                 raise ReadOnlyViolation("read-only (ibkr.read_only is true): order refused")
             if not self.connected:
                 raise NotConnected("Not connected to IBKR")
-            order_rules.check_live(self.is_live_account(), self.settings, self.account_id,
-                                   self.port)
+            order_rules.check_live(self.is_live_account(), self.trading_mode, self.allow_live,
+                                   self.account_id, self.port)
         except REFUSED_BEFORE_SENDING as exc:
             self._record(exc)
             log_warning(f"Order refused before sending: {exc}")

@@ -333,7 +333,8 @@ class IBKRIBInsyncApi:
         return self.client.is_live_account()
 
     def _check_live(self) -> None:
-        order_rules.check_live(self.is_live_account(), self.settings, self.account_id, self.port)
+        order_rules.check_live(self.is_live_account(), self.trading_mode, self.allow_live,
+                               self.account_id, self.port)
 
     def place_order(
         self,

@@ -10,13 +10,13 @@ from src.brokers.errors import (
     OrderRejected,
     from_exception,
 )
-from src.brokers.settings import BrokerSettings
 
 
-def check_live(is_live: bool, settings: BrokerSettings, account_id: str, port: int) -> None:
+def check_live(is_live: bool, trading_mode: str, allow_live: bool, account_id: str,
+               port: int) -> None:
     """``LiveTradingNotAllowed`` for an order on a live account unless ``trading_mode: live``
     and ``allow_live: true``."""
-    if is_live and not (settings.trading_mode == "live" and settings.allow_live):
+    if is_live and not (trading_mode == "live" and allow_live):
         raise LiveTradingNotAllowed(
             "orders on a live account need trading_mode 'live' and allow_live true "
             f"(account {account_id or '?'}, port {port})")
