@@ -189,7 +189,7 @@ class ClientBroker:
         try:
             sym, dirn, qty, _, kind, price, ref = validation.order_args(
                 symbol, direction, contracts, option_spread, price_type, limit_price, order_ref,
-                self.max_contracts)
+                self.max_contracts, self.settings.price_increment_policy)
             spread = validation.as_spread(option_spread, sym)
             if self.read_only:
                 raise ReadOnlyViolation("read-only (ibkr.read_only is true): order refused")
