@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from src.simulator.entitlements import Entitlements
 from src.simulator.market import Market, load_universe
 from src.simulator.marketdata import MarketData
 from src.simulator.server import Engine, GatewayServer
@@ -49,6 +50,7 @@ class GatewayRuntime:
         self.accounts = list(accounts)
         self.engine = (engine_factory or default_engine)(self.market, self.accounts)
         self.marketdata = MarketData(self.market, max_lines=max_lines)
+        self.marketdata.entitlements = Entitlements(uni["stocks"])  # `market_data:` per stock
         self.loop = asyncio.get_running_loop()
         self.server = GatewayServer(
             self.engine, self.accounts, components=[self.marketdata], port=port,
@@ -238,6 +240,17 @@ class SimulatedGateway:
 
     def set_price(self, symbol: str, price: float) -> None:
         self.call(self.runtime.market.set_price, symbol, price)
+
+    def set_entitlement(self, symbol: str, level: str, code: int | None = None) -> None:
+        """Market-data permission of ``symbol`` and its options: "live" (default), "delayed"
+        (delayed only) or "none"; ``code`` picks IB's refusal of a live request (see
+        :mod:`src.simulator.entitlements`). Applies to new requests."""
+        self.call(self.runtime.marketdata.set_entitlement, symbol, level, code)
+
+    def set_competing_session(self, on: bool = True) -> None:
+        """A competing live session: every market-data request gets 10197, open lines one
+        10197 and silence; ``False`` ends it (new requests are served again)."""
+        self.call(self.runtime.marketdata.set_competing_session, on)
 
     def stats(self) -> dict[str, Any]:
         return self.call(self.runtime.stats)
