@@ -194,6 +194,7 @@ class IBKRApi:
                 "volume": 1_000_000 + 10_000 * self._tick,
                 "high": round(base * (1 + PATH_AMPLITUDE), 2),
                 "low": round(base * (1 - PATH_AMPLITUDE), 2), "close": base,
+                "data_type": "live",  # an addition: the placeholder's quotes are "live"
             }
 
     def get_option_chain(self, symbol: str) -> list[Option]:

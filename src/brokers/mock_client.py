@@ -76,6 +76,7 @@ class MockIBKRClient:
         self._executions: list[Execution] = []
         self._positions: dict[int, Position] = {}
         self._quotes: dict[str, tuple[float | None, float | None, float | None]] = {}
+        self._data_types: dict[str, str] = {}
         self.subscriptions: dict[int, ContractInfo] = {}
         self.connect_calls = 0
         self.gateway_up = True
@@ -99,8 +100,9 @@ class MockIBKRClient:
         self._errors.setdefault(method, deque()).append(error_from_ib(code, message))
 
     def set_quote(self, symbol: str, bid: float | None, ask: float | None,
-                  last: float | None) -> None:
+                  last: float | None, data_type: str = "live") -> None:
         self._quotes[symbol] = (bid, ask, last)
+        self._data_types[symbol] = data_type
 
     # --- protocol: connection ------------------------------------------------------------------
 
@@ -273,7 +275,8 @@ class MockIBKRClient:
         self.subscriptions[info.con_id] = info
         self.metrics.market_data_subscriptions.set(len(self.subscriptions))
         bid, ask, last = self._quotes[symbol]
-        return Quote(info, bid, ask, last, self.clock.now())
+        return Quote(info, bid, ask, last, self.clock.now(),
+                     data_type=self._data_types.get(symbol, "live"))
 
     def cancel_market_data(self, contract: Any) -> bool:
         con_id = getattr(contract, "conId", 0) or self.con_id_of(contract)

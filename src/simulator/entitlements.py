@@ -41,7 +41,8 @@ TEXTS: Final[dict[int, str]] = {
     10197: "No market data during competing live session",
 }
 #: 354's text when delayed data could be had (as IB sent it before 10089 existed).
-TEXT_354_DELAYED: Final = "Requested market data is not subscribed.Delayed market data is available."
+TEXT_354_DELAYED: Final = ("Requested market data is not subscribed.Delayed market data is "
+                           "available.")
 
 #: The refusal codes a level may be configured with (the first is the default).
 LIVE_REFUSALS: Final[dict[str, tuple[int, ...]]] = {"delayed": (10089, 354, 10090),
