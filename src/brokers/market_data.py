@@ -118,6 +118,7 @@ class MarketDataService:
                and self.chain_lines.drop_lru()):
             pass  # a stock stream outranks retained option lines
         require_con_id(contract)
+        md_permissions.forget_quote(self.client.ib.ticker(contract))  # a dropped line's ticker
         ticker = self.client.ib.reqMktData(contract, "", False, False)
         stream = Stream(symbol, contract, ticker)
         self.streams[symbol] = stream

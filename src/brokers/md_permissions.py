@@ -22,6 +22,7 @@ Every quote dict (``data_type``) and ``Option`` (``data_type``) says which kind 
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, Final
 
@@ -68,6 +69,25 @@ def refusal(code: int, message: str, what: str, market_data_type: int) -> Broker
         hint = (f"neither live nor delayed data is permitted ({SETTING} is "
                 f"{market_data_type}): subscribe to the data in IB Account Management")
     return MarketDataNotPermitted(f"{text} — {hint}", code)
+
+
+QUOTE_FIELDS: Final = ("bid", "ask", "last", "bidSize", "askSize", "lastSize", "volume", "high",
+                       "low", "close")
+GREEKS_FIELDS: Final = ("bidGreeks", "askGreeks", "lastGreeks", "modelGreeks")
+
+
+def forget_quote(ticker: Any) -> None:
+    """Blank the quote of the ticker (``ib.ticker(contract)``, None if none) the client library
+    will hand out again for a new line of the same contract (both keep one Ticker per contract
+    object): a stream dropped after a refusal would otherwise answer at once with its old,
+    stale prices. Call it before ``reqMktData``."""
+    if all(isinstance(getattr(ticker, f, None), float) for f in ("bid", "ask", "last")):
+        for name in QUOTE_FIELDS:
+            if isinstance(getattr(ticker, name, None), float):
+                setattr(ticker, name, math.nan)
+        for name in GREEKS_FIELDS:
+            if hasattr(ticker, name):
+                setattr(ticker, name, None)
 
 
 def label(ticker: Any, fallback: str = "the contract") -> str:

@@ -18,7 +18,7 @@ entitlement   live requested (type 1, 2)           delayed requested (type 3, 4)
 A competing live session (the account's live user logged in elsewhere) refuses every request
 with 10197. A refused streaming line stays registered and silent (as IB leaves it); a refused
 snapshot gets its error and then ``tickSnapshotEnd``. Options (and combo legs) inherit their
-underlying's entitlement.
+underlying's entitlement unless given their own (a stock subscription without OPRA).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class Entitlements:
 
     def __init__(self, universe_stocks: Iterable[Mapping[str, Any]] = ()) -> None:
         self.levels: dict[str, str] = {}
+        self.option_levels: dict[str, str] = {}  # symbol -> its options' level (if not inherited)
         self.codes: dict[str, int] = {}  # symbol -> refusal code for a live request
         self.competing_session = False
         for spec in universe_stocks:
@@ -74,35 +75,50 @@ class Entitlements:
             if level is not None:
                 self.set(str(spec["symbol"]), str(level))
 
-    def set(self, symbol: str, level: str, code: int | None = None) -> None:
+    def set(self, symbol: str, level: str, code: int | None = None,
+            options: str | None = None) -> None:
         """``symbol``'s entitlement: ``"live"``, ``"delayed"`` (delayed only) or ``"none"``;
         ``code`` picks IB's refusal of a live request (delayed: 10089, 354 or 10090; none: 354
-        or 10168); bad values raise ``ValueError`` and change nothing."""
-        if level not in LEVELS:
-            raise ValueError(f"market_data: entitlement must be one of {LEVELS}, got {level!r}")
+        or 10168); ``options`` gives its options another level (None: inherited); bad values
+        raise ``ValueError`` and change nothing."""
+        for value in (level, options if options is not None else level):
+            if value not in LEVELS:
+                raise ValueError(
+                    f"market_data: entitlement must be one of {LEVELS}, got {value!r}")
         allowed = LIVE_REFUSALS.get(level, ())
         if code is not None and code not in allowed:
             raise ValueError(f"market_data: code for {level!r} must be one of {allowed}, "
                              f"got {code!r}")
         key = symbol.upper()
         self.levels[key] = level
+        if options is None:
+            self.option_levels.pop(key, None)
+        else:
+            self.option_levels[key] = options
         if code is None:
             self.codes.pop(key, None)
         else:
             self.codes[key] = code
 
-    def level(self, symbols: Iterable[str]) -> str:
-        """The most restrictive entitlement of ``symbols`` (a combo's legs)."""
-        levels = {self.levels.get(s.upper(), "live") for s in symbols}
+    def level(self, contracts: Iterable[tuple[str, str]]) -> str:
+        """The most restrictive entitlement of ``contracts`` ((symbol, secType): one, or a
+        combo's legs)."""
+        levels = {self._level(s.upper(), t) for s, t in contracts}
         return "none" if "none" in levels else "delayed" if "delayed" in levels else "live"
 
-    def answer(self, symbols: Iterable[str], requested: int) -> Answer:
-        """IB's answer to a reqMktData for ``symbols`` (one, or a combo's legs) under the
-        session's requested market data type."""
+    def _level(self, symbol: str, sec_type: str) -> str:
+        if sec_type == "OPT" and symbol in self.option_levels:
+            return self.option_levels[symbol]
+        return self.levels.get(symbol, "live")
+
+    def answer(self, contracts: Iterable[tuple[str, str]], requested: int) -> Answer:
+        """IB's answer to a reqMktData for ``contracts`` ((symbol, secType): one, or a combo's
+        legs) under the session's requested market data type."""
         if self.competing_session:
             return Answer((10197, TEXTS[10197]), None)
-        names = [s.upper() for s in symbols]
-        level = self.level(names)
+        pairs = [(s.upper(), t) for s, t in contracts]
+        names = [s for s, _ in pairs]
+        level = self.level(pairs)
         delayed_ok = requested in (3, 4)
         if level == "live":
             return Answer(None, 2 if requested in (2, 4) else 1)
@@ -110,6 +126,7 @@ class Entitlements:
             return Answer((10167, TEXTS[10167]), requested)
         if level == "none" and delayed_ok:
             return Answer((10168, TEXTS[10168]), None)
-        code = next((self.codes[s] for s in names if s in self.codes), LIVE_REFUSALS[level][0])
+        allowed = LIVE_REFUSALS[level]
+        code = next((self.codes[s] for s in names if self.codes.get(s) in allowed), allowed[0])
         text = TEXT_354_DELAYED if code == 354 and level == "delayed" else TEXTS[code]
         return Answer((code, text), None)

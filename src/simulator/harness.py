@@ -241,11 +241,13 @@ class SimulatedGateway:
     def set_price(self, symbol: str, price: float) -> None:
         self.call(self.runtime.market.set_price, symbol, price)
 
-    def set_entitlement(self, symbol: str, level: str, code: int | None = None) -> None:
+    def set_entitlement(self, symbol: str, level: str, code: int | None = None,
+                        options: str | None = None) -> None:
         """Market-data permission of ``symbol`` and its options: "live" (default), "delayed"
-        (delayed only) or "none"; ``code`` picks IB's refusal of a live request (see
-        :mod:`src.simulator.entitlements`). Applies to new requests."""
-        self.call(self.runtime.marketdata.set_entitlement, symbol, level, code)
+        (delayed only) or "none"; ``code`` picks IB's refusal of a live request, ``options`` a
+        level of its own for the options (see :mod:`src.simulator.entitlements`). Applies to
+        new requests."""
+        self.call(self.runtime.marketdata.set_entitlement, symbol, level, code, options)
 
     def set_competing_session(self, on: bool = True) -> None:
         """A competing live session: every market-data request gets 10197, open lines one

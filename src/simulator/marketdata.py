@@ -207,8 +207,9 @@ class MarketData:
             return
         line = Line(s, req_id, contract, legs)
         self.max_lines_seen = max(self.max_lines_seen, len(self.lines) + 1)
-        symbols = [contract.symbol] if contract is not None else [c.symbol for c, _, _ in legs]
-        answer = self.entitlements.answer(symbols, s.market_data_type)
+        answer = self.entitlements.answer(
+            [(c.symbol, c.sec_type) for c in ([contract] if contract else [c for c, _, _ in legs])],
+            s.market_data_type)
         msgs: list[bytes] = []
         if answer.error is not None:
             msgs.append(_error(s, req_id, *answer.error))
@@ -226,11 +227,12 @@ class MarketData:
             self.lines[(s.session_id, req_id)] = line
         s.send_raw(b"".join(msgs))
 
-    def set_entitlement(self, symbol: str, level: str, code: int | None = None) -> None:
+    def set_entitlement(self, symbol: str, level: str, code: int | None = None,
+                        options: str | None = None) -> None:
         """``symbol``'s market-data permission (see :mod:`~src.simulator.entitlements`)."""
         if symbol.upper() not in self.market.stocks:
             raise ValueError(f"symbol: unknown {symbol!r}")
-        self.entitlements.set(symbol, level, code)
+        self.entitlements.set(symbol, level, code, options)
 
     def set_competing_session(self, on: bool) -> None:
         """A competing live session on (every request then gets 10197; open lines get 10197
