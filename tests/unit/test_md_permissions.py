@@ -4,7 +4,7 @@ the code and the setting, the bounded refusal record, stale tickers blanked, Opt
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -126,3 +126,20 @@ def test_option_data_type_defaults_to_live_and_is_validated() -> None:
                   ).data_type == "delayed"
     with pytest.raises(ValueError, match="data_type"):
         Option(*args, data_type="stale")
+
+
+def test_the_client_protocols_quote_carries_the_data_type_too() -> None:
+    from src.brokers.client_types import Quote
+    from src.brokers.compat import Stock
+    from src.brokers.mock_client import MockIBKRClient
+
+    ticker = SimpleNamespace(bid=1.0, ask=1.1, last=1.05, marketDataType=3)
+    stock = Stock("AAPL", "SMART", "USD")
+    assert Quote.from_ticker(ticker, stock, datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+                             ).data_type == "delayed"
+    mock = MockIBKRClient()
+    mock.set_quote("AAPL", 1.0, 1.1, 1.05)
+    mock.set_quote("MSFT", 2.0, 2.1, 2.05, data_type="delayed")
+    assert mock.connect()
+    assert mock.request_market_data(stock).data_type == "live"
+    assert mock.request_market_data(Stock("MSFT", "SMART", "USD")).data_type == "delayed"
