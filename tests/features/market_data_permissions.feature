@@ -68,6 +68,13 @@ Feature: Market-data permissions and delayed data
     Then every option is marked "delayed" and has model greeks
     And the options' prices are the gateway's current quotes
 
+  Scenario: An option chain on a delayed-only underlying under a live-only setting is an error at once
+    Given the gateway permits only delayed data for AAPL
+    And a connected adapter with IBKR_MARKET_DATA_TYPE=1, IBKR_REQUEST_TIMEOUT=8
+    When I request the option chain for AAPL
+    Then it fails within 2 seconds naming "10089" and "ibkr.market_data_type"
+    And the gateway holds no market data line for the adapter
+
   Scenario: A competing live session refuses every request at once and drops open streams
     Given a connected adapter with IBKR_MARKET_DATA_TYPE=3, IBKR_REQUEST_TIMEOUT=8
     And market data streaming for AAPL
