@@ -8,8 +8,8 @@ Real IB (https://interactivebrokers.github.io/tws-api/market_data_type.html, ...
 entitlement   live requested (type 1, 2)           delayed requested (type 3, 4)
 ============  ==================================  ==========================================
 ``live``      live ticks                           live ticks ("if live data is available it
-                                                   is always returned"), marketDataType 1/2
-``delayed``   10089 (or 354 / 10090): "...Delayed  10167 (a notice), marketDataType 3/4, the
+                                                   is always returned"), marketDataType 1
+``delayed``   10089 (or 354 / 10090): "...Delayed  10167 (a notice), marketDataType 3, the
               market data is available."; silent   delayed ticks 66-76 and 80-83
 ``none``      354 "Requested market data is not    10168 "...Delayed market data is not
               subscribed."; silent                 enabled."; silent
@@ -17,7 +17,8 @@ entitlement   live requested (type 1, 2)           delayed requested (type 3, 4)
 
 A competing live session (the account's live user logged in elsewhere) refuses every request
 with 10197. A refused streaming line stays registered and silent (as IB leaves it); a refused
-snapshot gets its error and then ``tickSnapshotEnd``. Options (and combo legs) inherit their
+snapshot gets its error and then ``tickSnapshotEnd``. The simulated market never closes, so the
+frozen types (2, 4) are served as live (1) / delayed (3) data. Options (and combo legs) inherit their
 underlying's entitlement unless given their own (a stock subscription without OPRA).
 """
 
@@ -56,7 +57,7 @@ DELAYED_TICK: Final[dict[int, int]] = {1: 66, 2: 67, 4: 68, 0: 69, 3: 70, 5: 71,
 @dataclass(frozen=True)
 class Answer:
     """What the gateway does with one reqMktData: the error to send on its reqId (or None), and
-    the market data type it serves (1/2 live, 3/4 delayed; None: nothing, the line is silent)."""
+    the market data type it serves (1 live, 3 delayed; None: nothing, the line is silent)."""
 
     error: tuple[int, str] | None
     served: int | None
@@ -120,10 +121,11 @@ class Entitlements:
         names = [s for s, _ in pairs]
         level = self.level(pairs)
         delayed_ok = requested in (3, 4)
+        # the simulated market is always open: frozen (2, 4) data is the live / delayed data
         if level == "live":
-            return Answer(None, 2 if requested in (2, 4) else 1)
+            return Answer(None, 1)
         if level == "delayed" and delayed_ok:
-            return Answer((10167, TEXTS[10167]), requested)
+            return Answer((10167, TEXTS[10167]), 3)
         if level == "none" and delayed_ok:
             return Answer((10168, TEXTS[10168]), None)
         allowed = LIVE_REFUSALS[level]

@@ -17,9 +17,9 @@ STK = ("MSFT", "STK")
 
 
 @pytest.mark.parametrize(("level", "requested", "code", "served"), [
-    ("live", 1, None, 1), ("live", 2, None, 2), ("live", 3, None, 1), ("live", 4, None, 2),
+    ("live", 1, None, 1), ("live", 2, None, 1), ("live", 3, None, 1), ("live", 4, None, 1),
     ("delayed", 1, 10089, None), ("delayed", 2, 10089, None),
-    ("delayed", 3, 10167, 3), ("delayed", 4, 10167, 4),
+    ("delayed", 3, 10167, 3), ("delayed", 4, 10167, 3),
     ("none", 1, 354, None), ("none", 3, 10168, None), ("none", 4, 10168, None),
 ])
 def test_answer_by_entitlement_and_requested_type(level: str, requested: int, code: int | None,
