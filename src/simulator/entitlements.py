@@ -18,8 +18,8 @@ entitlement   live requested (type 1, 2)           delayed requested (type 3, 4)
 A competing live session (the account's live user logged in elsewhere) refuses every request
 with 10197. A refused streaming line stays registered and silent (as IB leaves it); a refused
 snapshot gets its error and then ``tickSnapshotEnd``. The simulated market never closes, so the
-frozen types (2, 4) are served as live (1) / delayed (3) data. Options (and combo legs) inherit their
-underlying's entitlement unless given their own (a stock subscription without OPRA).
+frozen types (2, 4) are served as live (1) / delayed (3) data. Options (and combo legs) inherit
+their underlying's entitlement unless given their own (a stock subscription without OPRA).
 """
 
 from __future__ import annotations
