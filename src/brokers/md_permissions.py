@@ -42,7 +42,11 @@ MAX_REFUSALS: Final = 1000
 
 
 def data_type(ticker: Any) -> str:
-    """The kind of data ``ticker`` carries ("live" when the library has no marketDataType)."""
+    """The kind of data ``ticker`` carries ("live" when the library has no marketDataType); a
+    client-protocol ``Quote`` (or anything with a ``data_type`` name) says it itself."""
+    named = getattr(ticker, "data_type", None)
+    if isinstance(named, str) and named in DATA_TYPES.values():
+        return named
     value = getattr(ticker, "marketDataType", 1)
     if isinstance(value, bool) or not isinstance(value, int):
         return "live"

@@ -32,8 +32,11 @@ def test_data_type_follows_the_lines_market_data_type(value: object, kind: str) 
     assert md_permissions.data_type(SimpleNamespace(marketDataType=value)) == kind
 
 
-def test_data_type_without_the_attribute_is_live() -> None:
+def test_data_type_without_the_attribute_is_live_and_a_quote_names_its_own() -> None:
     assert md_permissions.data_type(object()) == "live"
+    assert md_permissions.data_type(SimpleNamespace(data_type="delayed")) == "delayed"
+    assert md_permissions.data_type(SimpleNamespace(data_type="bogus", marketDataType=3)
+                                    ) == "delayed"
 
 
 @pytest.mark.parametrize("code", [10089, 10090])
@@ -143,3 +146,26 @@ def test_the_client_protocols_quote_carries_the_data_type_too() -> None:
     assert mock.connect()
     assert mock.request_market_data(stock).data_type == "live"
     assert mock.request_market_data(Stock("MSFT", "SMART", "USD")).data_type == "delayed"
+
+
+def test_client_broker_quotes_and_options_carry_the_clients_data_type() -> None:
+    import clock_support
+
+    from src.brokers.client_broker import ClientBroker
+    from src.brokers.mock_client import MockIBKRClient
+    from src.brokers.mock_market import UNIVERSE, seed_universe
+
+    clock = clock_support.pinned_clock()
+    mock = MockIBKRClient(clock=clock)
+    seed_universe(mock)
+    price, vol = UNIVERSE["AAPL"]
+    mock.set_quote("AAPL", price - 0.01, price + 0.01, price, vol=vol, data_type="delayed")
+    broker = ClientBroker(mock, clock=clock)
+    assert broker.connect()
+    try:
+        assert broker.get_market_data("AAPL")["data_type"] == "delayed"
+        assert broker.get_market_data("MSFT")["data_type"] == "live"
+        chain = broker.get_option_chain("AAPL")
+        assert chain and {o.data_type for o in chain} == {"delayed"}
+    finally:
+        broker.close()
