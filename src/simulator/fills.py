@@ -35,6 +35,7 @@ class FillRules:
     max_slice: int = 0  # 0: a slice may be anything up to the remaining quantity
     exec_before_open_order: bool = False  # a fill at placement reaches the client first
     corrections: bool = False  # the first part of every order is corrected on the next step
+    late_commissions: bool = False  # commission reports follow one market step later
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -67,6 +68,7 @@ class FillMaker:
         # (permId, conId) -> (quantity, notional) so far
         self._cum: dict[tuple[int, int], tuple[float, float]] = {}
         self.pending: list[Correction] = []
+        self.late: list[tuple[SimOrder, list[SimFill]]] = []  # commission reports to send
 
     def executions(self, order: SimOrder, qty: float, price: float,
                    legs: list[LegPrice] | None, base: str, stamp: str) -> list[SimFill]:
@@ -126,12 +128,17 @@ class FillMaker:
         return out
 
 
-def send_corrections(engine: OrderEngine) -> None:
-    """Correct the slices queued by the ``corrections`` switch (one market step after them):
-    the gateway's executions, positions and cash move to the corrected prices, the client gets
-    the ``.02`` executions, their commission reports (the original commission, moved) and an
-    orderStatus with the new average price."""
+def send_deferred(engine: OrderEngine) -> None:
+    """One market step after the slices: the commission reports held back by
+    ``late_commissions``, then the corrections queued by ``corrections`` — the gateway's
+    executions, positions and cash move to the corrected prices, the client gets the ``.02``
+    executions, their commission reports (the original commission, moved) and an orderStatus
+    with the new average price."""
     maker = engine.fill_maker
+    late, maker.late = maker.late, []
+    for order, fills in late:
+        for f in fills:
+            engine._send_to_owner(order, codec.encode_commission_report(f))
     pending, maker.pending = maker.pending, []
     for item in pending:
         order = item.order

@@ -238,12 +238,14 @@ class SimulatedGateway:
 
     def set_fill_rules(self, *, partial: bool | None = None, max_slice: int | None = None,
                        exec_before_open_order: bool | None = None,
-                       corrections: bool | None = None) -> None:
+                       corrections: bool | None = None,
+                       late_commissions: bool | None = None) -> None:
         """Switch the engine's fill behaviour (``src.simulator.fills.FillRules``; ``None``
         leaves a switch as it is): ``partial`` fills in seeded slices of 1..``max_slice`` lots
         (0: up to what remains), one per market step; ``exec_before_open_order`` sends a fill
         made at placement before the order's first openOrder/orderStatus; ``corrections``
-        corrects each order's first part (execId ``.01`` → ``.02``) on the next step."""
+        corrects each order's first part (execId ``.01`` → ``.02``) on the next step;
+        ``late_commissions`` sends commission reports one market step after their fills."""
         if max_slice is not None and max_slice < 0:
             raise ValueError(f"max_slice must be >= 0, got {max_slice!r}")
 
@@ -252,7 +254,8 @@ class SimulatedGateway:
             rules = engine.fill_rules
             for name, value in (("partial", partial), ("max_slice", max_slice),
                                 ("exec_before_open_order", exec_before_open_order),
-                                ("corrections", corrections)):
+                                ("corrections", corrections),
+                                ("late_commissions", late_commissions)):
                 if value is not None:
                     setattr(rules, name, value)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from src.simulator import order_codec as codec
 from src.simulator.account import AccountBook, MarketView, PositionState
 from src.simulator.account_feed import AccountFeed
-from src.simulator.fills import Correction, FillMaker, FillRules, send_corrections
+from src.simulator.fills import Correction, FillMaker, FillRules, send_deferred
 from src.simulator.order_codec import req_int as _int
 from src.simulator.order_codec import req_str as _str
 from src.simulator.types import OrderRequest, SimContract, SimFill, SimOrder
@@ -103,8 +103,8 @@ class OrderEngine:
         self.feed.push_account(account)
 
     def on_prices(self) -> None:
-        if self.fill_maker.pending:
-            send_corrections(self)
+        if self.fill_maker.pending or self.fill_maker.late:
+            send_deferred(self)
         for order in list(self.orders.values()):
             if order.status not in FINAL_STATUSES:
                 self._try_fill(order)
@@ -345,17 +345,20 @@ class OrderEngine:
         if self.fill_rules.corrections and order.perm_id not in self._corrected:
             self._corrected.add(order.perm_id)
             self.fill_maker.pending.append(Correction(order, fills, legs is not None))
-        early = not order.announced
+        reports = fills
+        if self.fill_rules.late_commissions:  # sent on the next market step instead
+            self.fill_maker.late.append((order, fills))
+            reports = []
         for f in fills:
             self._send_to_owner(order, codec.encode_exec_details(-1, f))
-        if early:
-            for f in fills:
+        if not order.announced:
+            for f in reports:
                 self._send_to_owner(order, codec.encode_commission_report(f))
             self._announce(order)
         else:
             self._send_to_owner(order, codec.encode_order_status(order))
             self._send_open_order(order)
-            for f in fills:
+            for f in reports:
                 self._send_to_owner(order, codec.encode_commission_report(f))
         for f in booked:
             self.feed.push_position(f.account, f.contract.con_id)
