@@ -237,7 +237,7 @@ def settled_after_wait(ctx: SimpleNamespace) -> None:
 @then(parsers.parse("the executor's trade ends {final} with the gateway's filled quantity "
                     "{which}"))
 def trade_ends(ctx: SimpleNamespace, final: str, which: str) -> None:
-    trade, executor, oid = ctx.extra["trade"], ctx.extra["executor"], ctx.extra["order"]
+    trade, oid = ctx.extra["trade"], ctx.extra["order"]
     for _ in range(30):
         if trade.status in FINAL_STATUSES:
             break
