@@ -130,7 +130,11 @@ class FillBook:
         sweep the library's fills if the reported ``filled`` is ahead of the executions."""
         if fills or self.pending(order_id):
             self.merge(record, fills, order_id)
-        self.sweep(order_id, record, record.get("filled") or 0.0)
+        filled, contracts = record.get("filled") or 0.0, record.get("contracts")
+        if isinstance(contracts, (int, float)) and (record.get("remaining") or 0.0) + filled \
+                > contracts:  # an orderStatus older than the executions: keep them consistent
+            record["remaining"] = max(0.0, float(contracts) - filled)
+        self.sweep(order_id, record, filled)
 
     def commission(self, order_id: str, record: dict[str, Any], report: Any) -> None:
         """Record one commission report unless its execId is recorded (or superseded)."""

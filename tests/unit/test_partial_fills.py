@@ -179,3 +179,17 @@ def test_fills_the_library_did_not_attach_are_swept_from_its_fills_once() -> Non
     book.update("9", record2, [])  # nothing of order 9 in the library: swept once, not again
     book.update("9", record2, [])
     assert len(calls) == 2 and record2["executions"] == []
+
+
+def test_an_order_status_older_than_the_executions_keeps_the_record_consistent() -> None:
+    from src.brokers import translate
+    from src.brokers.compat import OrderStatus
+
+    book, _ = _book()
+    record = _record()
+    book.merge(record, _part(1, 2, 1.10, 3.00, 1.90) + _part(2, 2, 1.20, 3.05, 1.85), "7")
+    assert (record["filled"], record["remaining"]) == (4.0, 1.0)
+    stale = OrderStatus(status="Submitted", filled=2.0, remaining=3.0, avgFillPrice=1.10)
+    translate.apply_order_status(record, stale, None)  # the refresh path, then the book
+    book.update("7", record, [])
+    assert (record["filled"], record["remaining"]) == (4.0, 1.0)
