@@ -284,9 +284,10 @@ def _derive(record: dict[str, Any], ledger: _Ledger) -> None:
 def _count(record: dict[str, Any], ledger: _Ledger) -> None:
     """The settled figures: combo units whose report arrived (or waited out), commissions."""
     combo = is_combo(ledger.rows, bool(record.get("legs")))
-    done = ledger.comm_ids | ledger.timed_out
+    reported, waited = ledger.comm_ids, ledger.timed_out
     record["fills_settled"] = float(sum(r["shares"] for r in unit_rows(ledger.rows, combo)
-                                        if r["execution_id"] in done))
+                                        if r["execution_id"] in reported
+                                        or r["execution_id"] in waited))
     total = [c["commission"] for c in ledger.comm_rows
              if isinstance(c.get("commission"), (int, float))]
     record["commission"] = round(sum(total), 6) if total else None

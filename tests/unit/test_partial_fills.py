@@ -193,3 +193,11 @@ def test_an_order_status_older_than_the_executions_keeps_the_record_consistent()
     translate.apply_order_status(record, stale, None)  # the refresh path, then the book
     book.update("7", record, [])
     assert (record["filled"], record["remaining"]) == (4.0, 1.0)
+
+
+@pytest.mark.parametrize("wait", [-1.0, 3601.0, float("nan")])
+def test_a_bad_commission_wait_is_refused_naming_its_key(wait: float) -> None:
+    from src.brokers.settings import BrokerSettings, SettingsError
+
+    with pytest.raises(SettingsError, match="ibkr.commission_wait_seconds"):
+        BrokerSettings(commission_wait=wait)
