@@ -10,11 +10,13 @@ This module names those codes in ``Final`` frozensets and maps them onto one exc
     │   ├── NotConnected  (also ValueError)  the adapter is not connected: nothing was sent
     │   ├── RequestTimeout                   the gateway did not answer in time
     │   ├── PacingViolation                  100 / 162 (pacing) / 101 (too many tickers)
+    │   ├── CompetingLiveSession             10197: a live session elsewhere holds the data
     │   └── OrderInterrupted (also RuntimeError) place_order cut by a connection loss / timeout:
     │                                        "Order placement failed: …"; retry with the same
     │                                        order_ref (idempotent) to never get a second order
     └── NonRetryableError                    the same request will fail again
         ├── ContractNotFound                 200
+        ├── MarketDataNotPermitted           354 / 10089 / 10090 / 10168: not subscribed
         ├── OrderRejected (also RuntimeError) 201, 103, 110, 161, 10147 …
         │                                    "Order placement failed: …"
         ├── ReadOnlyViolation (also ValueError) orders refused: the adapter is read-only
@@ -59,6 +61,11 @@ ORDER_REJECTED: Final = frozenset(
 )
 """The order (or its cancel) was refused (201 rejected, 103 duplicate id, 110 bad price
 increment, 161 cancel of a finished order, 10147 cancel of an unknown order, …)."""
+MARKET_DATA_NOT_SUBSCRIBED: Final = frozenset({354, 10089, 10090, 10168})
+"""Market data refused: not subscribed (354; 10089 / 10090 "...Delayed market data is
+available."; 10168 "...Delayed market data is not enabled.")."""
+COMPETING_LIVE_SESSION: Final = frozenset({10197})
+"""No market data during a competing live session (the live user logged in elsewhere)."""
 CANCEL_REFUSED: Final = frozenset({161, 10147, 10148})
 """IB refused a cancel (161 not in a cancellable state, 10147 order id not found, 10148 cannot
 be cancelled, e.g. "state: Filled"): the order was NOT cancelled. ib_insync 0.9.86 and ib_async
@@ -70,7 +77,7 @@ status never changes. ib_insync/ib_async mark some of them Cancelled (10349 in b
 ORDER_CANCELLED: Final = frozenset({202})
 """Order cancelled — the confirmation of a cancel, not a failure."""
 WARNINGS: Final = frozenset(
-    {165, 202, 399, 404, 434, 492, 10167, 10168, 10349, 2100, 2101, 2102, 2107, 2108, 2109,
+    {165, 202, 399, 404, 434, 492, 10167, 10349, 2100, 2101, 2102, 2107, 2108, 2109,
      2119, 2137, 2150, 2158, 2168, 2169}
     | set(range(2100, 2200))
 )
@@ -134,6 +141,10 @@ class PacingViolation(RetryableError):
     """IB pacing limit or market-data-line limit hit."""
 
 
+class CompetingLiveSession(RetryableError):
+    """No market data while the account's live session (elsewhere) holds it (10197)."""
+
+
 class OrderInterrupted(RetryableError, RuntimeError):
     """``place_order`` was cut short by a connection loss or a timeout (not refused).
 
@@ -148,6 +159,11 @@ class OrderInterrupted(RetryableError, RuntimeError):
 
 class ContractNotFound(NonRetryableError):
     """IB has no security definition for the contract (code 200)."""
+
+
+class MarketDataNotPermitted(NonRetryableError):
+    """IB refused market data: no subscription (354, 10089, 10090, 10168); the message names the
+    setting that accepts delayed data (:mod:`src.brokers.md_permissions`)."""
 
 
 class OrderRejected(NonRetryableError, RuntimeError):
@@ -183,6 +199,10 @@ def error_from_ib(code: int, message: str) -> BrokerError:
         return ContractNotFound(text, code)
     if code in ORDER_REJECTED:
         return OrderRejected(text, code)
+    if code in MARKET_DATA_NOT_SUBSCRIBED:
+        return MarketDataNotPermitted(text, code)
+    if code in COMPETING_LIVE_SESSION:
+        return CompetingLiveSession(text, code)
     if code in WARNINGS or code in DATA_FARM_DOWN or code in DATA_FARM_OK:
         return RetryableError(text, code)
     return NonRetryableError(text, code)
