@@ -58,25 +58,24 @@ class OrderEventBatch:
 
     def __init__(self, service: OrderService) -> None:
         self.service = service
-        self._trades: dict[int, Any] = {}  # id(Trade) -> Trade with a status / fill pending
+        self._status: dict[int, Any] = {}  # id(Trade) -> Trade with an orderStatus pending
         self._fills: list[tuple[Any, Any]] = []  # (Trade, Fill) of execDetails events
         self._reports: list[tuple[Any, Any]] = []  # (Trade, CommissionReport)
         self._scheduled = False
 
     def __len__(self) -> int:
-        return len(self._trades) + len(self._fills) + len(self._reports)
+        return len(self._status) + len(self._fills) + len(self._reports)
 
     # --- per event: note it (the client library calls these for every message) -------------
 
     def on_order_status(self, trade: Any) -> None:
         if not self._scheduled:
             self._schedule()
-        self._trades[id(trade)] = trade
+        self._status[id(trade)] = trade
 
     def on_execution(self, trade: Any, fill: Any) -> None:
         if not self._scheduled:
             self._schedule()
-        self._trades[id(trade)] = trade
         self._fills.append((trade, fill))
 
     def on_commission_report(self, trade: Any, fill: Any, report: Any) -> None:
@@ -95,23 +94,32 @@ class OrderEventBatch:
     # --- once per read ------------------------------------------------------------------------
 
     def flush(self, *_: Any) -> None:
-        """Merge every pending event into the order records (loop thread; never raises)."""
-        if not self._trades and not self._reports:
+        """Merge every pending event into the order records (loop thread; never raises):
+        per order one status copy and one merge of its new fills, then its commissions."""
+        status, fills, reports = self._status, self._fills, self._reports
+        if not (status or fills or reports):
             return
-        trades, fills, reports = self._trades, self._fills, self._reports
-        self._trades, self._fills, self._reports = {}, [], []
+        self._status, self._fills, self._reports = {}, [], []
         service = self.service
         ids: dict[int, str | None] = {}
-        by_trade: dict[int, list[Any]] = {}
+        by_trade: dict[int, tuple[Any, list[Any]]] = {}
         for trade, fill in fills:
-            by_trade.setdefault(id(trade), []).append(fill)
-        for key, trade in trades.items():
+            by_trade.setdefault(id(trade), (trade, []))[1].append(fill)
+        for key, trade in status.items():
             try:
                 ids[key] = order_id = service.link(trade)
                 if order_id is not None:
-                    apply_events(service, order_id, trade, by_trade.get(key, ()))
+                    pending = by_trade.pop(key, None)
+                    apply_events(service, order_id, trade, pending[1] if pending else ())
             except Exception as exc:  # noqa: BLE001 - one bad event must not drop the others
                 log_error(f"Error handling IB order event: {exc}")
+        for key, (trade, new) in by_trade.items():  # fills without a status event
+            try:
+                ids[key] = order_id = service.link(trade)
+                if order_id is not None:
+                    merge_fills(service, order_id, trade, new)
+            except Exception as exc:  # noqa: BLE001
+                log_error(f"Error handling IB execution: {exc}")
         if fills and _logger.isEnabledFor(logging.INFO):
             for trade, fill in fills:
                 order_id = ids.get(id(trade))
@@ -119,30 +127,52 @@ class OrderEventBatch:
                     ex = fill.execution
                     log_info(f"Order {order_id} fill: {ex.shares} @ {ex.price} "
                              f"(exec {ex.execId})")
-        for trade, report in reports:
-            try:
-                key = id(trade)
-                order_id = ids[key] if key in ids else service.link(trade)
-                if order_id is not None:
-                    apply_commission(service, order_id, report)
-            except Exception as exc:  # noqa: BLE001
-                log_error(f"Error handling IB commission report: {exc}")
+        if not reports:
+            return
+        state, commission = service.state, service.fills.commission
+        with state.lock:  # once for all of them (most were recorded with their fill already)
+            for trade, report in reports:
+                try:
+                    key = id(trade)
+                    order_id = ids[key] if key in ids else service.link(trade)
+                    record = state.orders.get(order_id) if order_id is not None else None
+                    if order_id is not None and record is not None:
+                        commission(order_id, record, report)
+                except Exception as exc:  # noqa: BLE001
+                    log_error(f"Error handling IB commission report: {exc}")
+
+
+def _merge(service: OrderService, record: dict[str, Any], order_id: str, trade: Any,
+           fills: Any) -> None:
+    """The Trade's fills not merged yet, plus ``fills`` missing from ``trade.fills`` (lock
+    held; FillBook skips what the record has already, by execId)."""
+    new = service.fills.unmerged(order_id, trade)
+    if fills:
+        have = {id(f) for f in new}
+        new += [f for f in fills if id(f) not in have]
+    if new:
+        service.fills.merge(record, new, order_id)
+
+
+def merge_fills(service: OrderService, order_id: str, trade: Any, fills: Any = ()) -> None:
+    """Executions into the order's record, without re-reading its status (an orderStatus event
+    follows every fill)."""
+    state = service.state
+    with state.lock:
+        record = state.orders.get(order_id)
+        if record is not None:
+            _merge(service, record, order_id, trade, fills)
 
 
 def apply_events(service: OrderService, order_id: str, trade: Any, fills: Any = ()) -> None:
-    """The Trade's status and new fills (and ``fills`` of execDetails events missing from
-    ``trade.fills``) into the order's record; then end the waits its status ends."""
+    """The Trade's status and new fills into the order's record; then end the waits its status
+    ends."""
     state = service.state
     with state.lock:
         record = state.orders.get(order_id)
         if record is not None:
             service._apply_status(record, trade)
-            new = service.fills.unmerged(order_id, trade)
-            if fills:
-                have = {id(f) for f in new}
-                new += [f for f in fills if id(f) not in have]
-            if new:
-                service.fills.merge(record, new, order_id)
+            _merge(service, record, order_id, trade, fills)
     status = trade.orderStatus.status
     if _logger.isEnabledFor(logging.DEBUG):
         log_debug(f"Order {order_id} status: {status}")
