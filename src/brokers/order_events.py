@@ -60,7 +60,7 @@ class OrderEventBatch:
         self.service = service
         self._status: dict[int, Any] = {}  # id(Trade) -> Trade with an orderStatus pending
         self._fills: list[tuple[Any, Any]] = []  # (Trade, Fill) of execDetails events
-        self._reports: list[tuple[Any, Any]] = []  # (Trade, CommissionReport)
+        self._reports: list[tuple[Any, Any, Any]] = []  # (Trade, Fill, CommissionReport)
         self._scheduled = False
 
     def __len__(self) -> int:
@@ -81,11 +81,19 @@ class OrderEventBatch:
     def on_commission_report(self, trade: Any, fill: Any, report: Any) -> None:
         if not self._scheduled:
             self._schedule()
-        self._reports.append((trade, report))
+        self._reports.append((trade, fill, report))
 
     def _schedule(self) -> None:
+        """Once per batch: a flush on the loop's next iteration (events off a socket read)."""
         self._scheduled = True
-        self.service.client.loop.loop.call_soon(self._flush_soon)
+        loop = self.service.client.loop
+        try:
+            if loop.in_loop_thread():
+                loop.loop.call_soon(self._flush_soon)
+            else:  # an event emitted on another thread (a test double): wake the loop
+                loop.loop.call_soon_threadsafe(self._flush_soon)
+        except RuntimeError:  # the loop is closed: reads merge what is pending (status())
+            self._scheduled = False
 
     def _flush_soon(self) -> None:
         self._scheduled = False
@@ -102,22 +110,28 @@ class OrderEventBatch:
         self._status, self._fills, self._reports = {}, [], []
         service = self.service
         ids: dict[int, str | None] = {}
+        merged: set[int] = set()  # id(Fill) merged now (with its commission, if it has one)
         by_trade: dict[int, tuple[Any, list[Any]]] = {}
         for trade, fill in fills:
-            by_trade.setdefault(id(trade), (trade, []))[1].append(fill)
+            entry = by_trade.get(id(trade))
+            if entry is None:
+                by_trade[id(trade)] = (trade, [fill])
+            else:
+                entry[1].append(fill)
         for key, trade in status.items():
             try:
                 ids[key] = order_id = service.link(trade)
                 if order_id is not None:
                     pending = by_trade.pop(key, None)
-                    apply_events(service, order_id, trade, pending[1] if pending else ())
+                    merged.update(map(id, apply_events(service, order_id, trade,
+                                                       pending[1] if pending else ())))
             except Exception as exc:  # noqa: BLE001 - one bad event must not drop the others
                 log_error(f"Error handling IB order event: {exc}")
         for key, (trade, new) in by_trade.items():  # fills without a status event
             try:
                 ids[key] = order_id = service.link(trade)
                 if order_id is not None:
-                    merge_fills(service, order_id, trade, new)
+                    merged.update(map(id, merge_fills(service, order_id, trade, new)))
             except Exception as exc:  # noqa: BLE001
                 log_error(f"Error handling IB execution: {exc}")
         if fills and _logger.isEnabledFor(logging.INFO):
@@ -131,7 +145,9 @@ class OrderEventBatch:
             return
         state, commission = service.state, service.fills.commission
         with state.lock:  # once for all of them (most were recorded with their fill already)
-            for trade, report in reports:
+            for trade, fill, report in reports:
+                if report is getattr(fill, "commissionReport", None) and id(fill) in merged:
+                    continue  # the fill was merged after its report arrived: recorded with it
                 try:
                     key = id(trade)
                     order_id = ids[key] if key in ids else service.link(trade)
@@ -143,36 +159,39 @@ class OrderEventBatch:
 
 
 def _merge(service: OrderService, record: dict[str, Any], order_id: str, trade: Any,
-           fills: Any) -> None:
+           fills: Any) -> list[Any]:
     """The Trade's fills not merged yet, plus ``fills`` missing from ``trade.fills`` (lock
-    held; FillBook skips what the record has already, by execId)."""
-    new = service.fills.unmerged(order_id, trade)
+    held; FillBook skips what the record has already, by execId); returns the fills merged."""
+    new: list[Any] = service.fills.unmerged(order_id, trade)
     if fills:
         have = {id(f) for f in new}
         new += [f for f in fills if id(f) not in have]
     if new:
         service.fills.merge(record, new, order_id)
+    return new
 
 
-def merge_fills(service: OrderService, order_id: str, trade: Any, fills: Any = ()) -> None:
+def merge_fills(service: OrderService, order_id: str, trade: Any,
+                fills: Any = ()) -> list[Any]:
     """Executions into the order's record, without re-reading its status (an orderStatus event
-    follows every fill)."""
+    follows every fill); returns the fills merged."""
     state = service.state
     with state.lock:
         record = state.orders.get(order_id)
-        if record is not None:
-            _merge(service, record, order_id, trade, fills)
+        return _merge(service, record, order_id, trade, fills) if record is not None else []
 
 
-def apply_events(service: OrderService, order_id: str, trade: Any, fills: Any = ()) -> None:
+def apply_events(service: OrderService, order_id: str, trade: Any,
+                 fills: Any = ()) -> list[Any]:
     """The Trade's status and new fills into the order's record; then end the waits its status
-    ends."""
+    ends. Returns the fills merged."""
     state = service.state
+    new: list[Any] = []
     with state.lock:
         record = state.orders.get(order_id)
         if record is not None:
             service._apply_status(record, trade)
-            _merge(service, record, order_id, trade, fills)
+            new = _merge(service, record, order_id, trade, fills)
     status = trade.orderStatus.status
     if _logger.isEnabledFor(logging.DEBUG):
         log_debug(f"Order {order_id} status: {status}")
@@ -181,6 +200,7 @@ def apply_events(service: OrderService, order_id: str, trade: Any, fills: Any = 
         waiter.set_result(None)
     if status in translate.TERMINAL_STATUSES:
         service._end_cancels(order_id, status in CANCELLED)
+    return new
 
 
 def apply_commission(service: OrderService, order_id: str, report: Any) -> None:

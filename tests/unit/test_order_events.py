@@ -181,3 +181,16 @@ def test_a_failing_order_does_not_drop_the_others(api: IBKRIBInsyncApi,
     assert api.orders["2"]["status"] == "Filled"
     assert len(api.orders["2"]["executions"]) == FILLS
     assert len(api.order_service.batch) == 0
+
+
+def test_a_commission_in_a_later_read_than_its_fill_is_recorded(api: IBKRIBInsyncApi) -> None:
+    track(api, 1, 1)
+    read = reader(api)
+    msgs = order_messages(1, 1, 1)  # openOrder, Submitted, execDetails, commission, Filled
+    read(msgs[:3])
+    with api.lock:
+        assert len(api.orders["1"]["executions"]) == 1 and api.orders["1"]["commissions"] == []
+    read(msgs[3:])
+    with api.lock:
+        assert [c["commission"] for c in api.orders["1"]["commissions"]] == [1.3]
+        assert api.orders["1"]["status"] == "Filled"
