@@ -159,14 +159,17 @@ class OrderEventBatch:
 
 
 def _merge(service: OrderService, record: dict[str, Any], order_id: str, trade: Any,
-           fills: Any) -> list[Any]:
-    """The Trade's fills not merged yet, plus ``fills`` missing from ``trade.fills`` (lock
-    held; FillBook skips what the record has already, by execId); returns the fills merged."""
+           fills: Any, after_status: bool) -> list[Any]:
+    """The Trade's fills not merged yet, plus ``fills`` missing from ``trade.fills``, into the
+    record (lock held; FillBook dedups by execId, applies corrections; after a status copy its
+    ``update`` also settles waiting commissions and sweeps); returns the fills merged."""
     new: list[Any] = service.fills.unmerged(order_id, trade)
     if fills:
         have = {id(f) for f in new}
         new += [f for f in fills if id(f) not in have]
-    if new:
+    if after_status:
+        service.fills.update(order_id, record, new)
+    elif new:
         service.fills.merge(record, new, order_id)
     return new
 
@@ -178,7 +181,8 @@ def merge_fills(service: OrderService, order_id: str, trade: Any,
     state = service.state
     with state.lock:
         record = state.orders.get(order_id)
-        return _merge(service, record, order_id, trade, fills) if record is not None else []
+        return _merge(service, record, order_id, trade, fills, False) \
+            if record is not None else []
 
 
 def apply_events(service: OrderService, order_id: str, trade: Any,
@@ -191,7 +195,7 @@ def apply_events(service: OrderService, order_id: str, trade: Any,
         record = state.orders.get(order_id)
         if record is not None:
             service._apply_status(record, trade)
-            new = _merge(service, record, order_id, trade, fills)
+            new = _merge(service, record, order_id, trade, fills, True)
     status = trade.orderStatus.status
     if _logger.isEnabledFor(logging.DEBUG):
         log_debug(f"Order {order_id} status: {status}")
