@@ -139,7 +139,7 @@ def test_a_reader_sees_events_not_merged_yet(api: IBKRIBInsyncApi) -> None:
     api.ib.execDetailsEvent += on_fill
     api._loop.call(lambda: [decoder.interpret(f) for f in order_messages(1, 1, FILLS)])
     assert [len(s["executions"]) for s in seen] == [1, 2, 3]
-    assert [s["filled"] for s in seen] == [0, 1, 2]  # IB's orderStatus follows the fill
+    assert [s["filled"] for s in seen] == [1, 2, 3]  # from the executions (order_fills)
 
 
 def test_direct_handler_calls_update_at_once_with_a_batch_pending(
