@@ -223,6 +223,8 @@ class ClientRequests:
                 if not is_warning(c) and c not in ORDER_CANCELLED]
 
     def _on_own_order_status(self, trade: Any) -> None:
+        if not self._order_waiters:  # every orderStatus event of the session comes here
+            return
         order_id = getattr(getattr(trade, "order", None), "orderId", None)
         waiter = self._order_waiters.get(order_id) if isinstance(order_id, int) else None
         if waiter is not None and not waiter.done() \

@@ -92,8 +92,8 @@ class IBKRIBInsyncApi:
 
     Event handlers (the seeds' names, callable from any thread: marshalled onto the loop):
     ``_on_order_status``, ``_on_execution``, ``_on_commission_report``, ``_on_position``,
-    ``_on_portfolio``, ``_on_account_value``, ``_on_error``, ``_on_api_error``; the client wires
-    the IB events to the services' handlers directly.
+    ``_on_portfolio``, ``_on_account_value``, ``_on_error``, ``_on_api_error`` (synchronous); live
+    order events are merged once per socket read (``order_events``), others handled directly.
 
     Threading model: every public method may be called from any thread: it validates on the
     caller's thread, then runs its ib_insync work on the client's loop thread with a timeout
@@ -153,11 +153,11 @@ class IBKRIBInsyncApi:
         """Hand the services' handlers and post-connect work to the client."""
         client, orders, account, market = (
             self.client, self.order_service, self.account_service, self.market_service)
+        batch = orders.batch
         for event, handler in (
-                ("orderStatusEvent", orders.on_order_status),
-                ("execDetailsEvent", orders.on_execution),
-                ("commissionReportEvent", orders.on_commission_report),
-                ("positionEvent", account.on_position),
+                ("orderStatusEvent", batch.on_order_status), ("updateEvent", batch.flush),
+                ("execDetailsEvent", batch.on_execution), ("positionEvent", account.on_position),
+                ("commissionReportEvent", batch.on_commission_report),
                 ("updatePortfolioEvent", account.on_portfolio),
                 ("accountValueEvent", account.on_account_value)):
             client.subscribe(event, handler)

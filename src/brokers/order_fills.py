@@ -36,7 +36,7 @@ from typing import Any
 from src.brokers import translate
 from src.brokers.fill_math import average_of, exec_revision, filled_of, is_combo, unit_rows
 from src.brokers.order_match import fill_matches
-from src.utils.clock import SYSTEM_CLOCK, Clock
+from src.utils.clock import SYSTEM_CLOCK
 
 Rows = list[dict[str, Any]]
 DEFAULT_COMMISSION_WAIT = 5.0
@@ -87,8 +87,8 @@ class FillBook:
         return float(wait) if isinstance(wait, (int, float)) else DEFAULT_COMMISSION_WAIT
 
     def _now(self) -> datetime:
-        clock = getattr(self._client, "clock", None)
-        return (clock if isinstance(clock, Clock) else SYSTEM_CLOCK).now()
+        now = getattr(getattr(self._client, "clock", None), "now", None)  # per execution: no
+        return now() if callable(now) else SYSTEM_CLOCK.now()  # isinstance(Protocol) (slow)
 
     # --- the Trade's fills ------------------------------------------------------------------
 

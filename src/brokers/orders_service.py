@@ -26,17 +26,17 @@ from src.brokers.errors import (
     is_warning,
 )
 from src.brokers.ib_loop import ib_request
+from src.brokers.order_events import CANCELLED, OrderEventBatch, apply_commission, apply_events
 from src.brokers.order_fills import FillBook
 from src.brokers.order_match import fill_matches, match_trade
 from src.models.option import OptionSpread
 from src.utils.clock import wall_now
-from src.utils.logger import log_debug, log_info, log_warning
+from src.utils.logger import log_info, log_warning
 
 if TYPE_CHECKING:
     from src.brokers.ib_client import IBKRClient
     from src.brokers.state import AdapterState
 
-CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 _ref_counter = itertools.count(1)
 
 
@@ -62,6 +62,7 @@ class OrderService:
         self._placing: dict[str, asyncio.Future[str]] = {}  # orderRef -> first call's outcome
         self.fills = FillBook(client)  # executions and commissions merged into the records
         self.guard = order_cancel.CancelGuard()  # undoes the library's Cancelled on 10148 …
+        self.batch = OrderEventBatch(self)  # the live event path (merged once per socket read)
 
     # --- lookup ---------------------------------------------------------------------------------
 
@@ -287,6 +288,7 @@ class OrderService:
             record["remaining"] = 0.0
 
     def status(self, order_id: str) -> dict[str, Any]:
+        self.batch.flush()  # events noted but not merged yet: a reader sees them
         self.refresh(order_id)
         with self.state.lock:
             record = self.state.orders.get(order_id)
@@ -301,23 +303,8 @@ class OrderService:
 
     def on_order_status(self, trade: Any) -> None:
         order_id = self.link(trade)
-        if order_id is None:
-            return
-        if trade.orderStatus.status in CANCELLED:  # the library's, on 10148/161/10349 …?
-            self.guard.undo(order_id, trade, self._record_status(order_id))
-        self.refresh(order_id)
-        status = trade.orderStatus.status
-        log_debug(f"Order {order_id} status: {status}")
-        waiter = self._ack.get(order_id)
-        if waiter is not None and not waiter.done() and self._acknowledged(order_id, trade):
-            waiter.set_result(None)
-        if status in translate.TERMINAL_STATUSES:
-            self._end_cancels(order_id, status in CANCELLED)
-            self.guard.forget(order_id)
-
-    def _record_status(self, order_id: str) -> str | None:
-        with self.state.lock:
-            return (self.state.orders.get(order_id) or {}).get("status")
+        if order_id is not None:
+            apply_events(self, order_id, trade)
 
     def on_execution(self, trade: Any, fill: Any) -> None:
         order_id = self.link(trade)
@@ -336,13 +323,8 @@ class OrderService:
 
     def on_commission_report(self, trade: Any, fill: Any, report: Any) -> None:
         order_id = self.link(trade)
-        if order_id is None:
-            return
-        with self.state.lock:
-            record = self.state.orders.get(order_id)
-            if record is None:
-                return
-            self.fills.commission(order_id, record, report)
+        if order_id is not None:
+            apply_commission(self, order_id, report)
 
     def on_error(self, req_id: int, code: int, message: str) -> bool:
         """Gateway error for one of our order ids: record it, end waits. True if handled."""
@@ -377,6 +359,7 @@ class OrderService:
 
     def connection_lost(self) -> None:
         """The socket is gone: no answer will come, end every wait now (callers see the state)."""
+        self.batch.flush()
         for waiter in list(self._ack.values()):
             if not waiter.done():
                 waiter.set_result(None)
@@ -404,6 +387,7 @@ class OrderService:
 
         Returns how many orders were re-linked.
         """
+        self.batch.flush()  # against the Trades the events came with
         ib = self.client.ib
         trades = _as_list(ib.trades())
         fills = _as_list(ib.fills())

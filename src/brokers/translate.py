@@ -156,12 +156,12 @@ def build_order(price_type: str, contracts: int, limit_price: float | None,
 
 def finite(value: Any) -> float | None:
     """A finite IB number as float, ``None`` for nan / None / UNSET_DOUBLE / non-numbers."""
+    if value.__class__ is float:  # the common case, once per field per event: nan fails too
+        return value if -UNSET_DOUBLE < value < UNSET_DOUBLE else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     v = float(value)
-    if not math.isfinite(v) or abs(v) >= UNSET_DOUBLE:
-        return None
-    return v
+    return v if math.isfinite(v) and abs(v) < UNSET_DOUBLE else None
 
 
 def clean(value: Any) -> float | None:
