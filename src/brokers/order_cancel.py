@@ -64,6 +64,17 @@ def after_end(before: str, record: dict[str, Any]) -> str:
     return status
 
 
+def _logged_before(trade: Any) -> str | None:
+    """The status the library logged before its synthetic Cancelled (skipping its own local
+    PendingCancel): what IB last reported, even when the record has not copied it yet (the
+    live event path merges once per socket read)."""
+    for entry in reversed(trade.log[:-1]):
+        status = getattr(entry, "status", None)
+        if isinstance(status, str) and status and status not in CANCELLED | {"PendingCancel"}:
+            return status
+    return None
+
+
 class CancelGuard:
     """Remembers each order's status before its cancel; undoes library-made Cancelled."""
 
@@ -83,7 +94,7 @@ class CancelGuard:
         if code is None:
             return None
         previous = self.before_cancel.get(order_id) if code in CANCEL_REFUSED else None
-        previous = previous or record_status or "PendingSubmit"
+        previous = previous or _logged_before(trade) or record_status or "PendingSubmit"
         if previous in CANCELLED:  # the record is already cancelled: nothing to restore
             return None
         trade.orderStatus.status = previous

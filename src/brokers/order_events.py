@@ -74,6 +74,25 @@ class OrderEventBatch:
         if not self._scheduled:
             self._schedule()
         self._status[id(trade)] = trade
+        if trade.orderStatus.status in CANCELLED:  # rare: checked now, not at the flush
+            self._undo_synthetic(trade)
+
+    def _undo_synthetic(self, trade: Any) -> None:
+        """A Cancelled the library made up on a refused cancel / a notice is undone at once:
+        IB's own report (Cancelled too, after a 161) may follow in the same read, and the library
+        emits no event for a status it already shows — undone at the flush, IB's Cancelled would
+        be lost (order_cancel's module doc)."""
+        service = self.service
+        try:
+            order_id = service.link(trade)
+            if order_id is None:
+                return
+            with service.state.lock:
+                record = service.state.orders.get(order_id)
+                status = record.get("status") if record is not None else None
+            service.guard.undo(order_id, trade, status)
+        except Exception as exc:  # noqa: BLE001 - never break the library's event loop
+            log_error(f"Error handling IB order event: {exc}")
 
     def on_execution(self, trade: Any, fill: Any) -> None:
         if not self._scheduled:
