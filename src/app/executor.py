@@ -7,7 +7,8 @@ prices a LIMIT at the spread's mid debit rounded to 0.05 unless the signal names
 buys the spread (a debit spread is always bought: the signal's direction picks the spread,
 the order's direction is "LONG"). Trades that cannot be sent because the broker is not
 connected are queued and retried by :meth:`process_queued_trades`, which also follows placed
-orders until they reach a final status.
+orders until they reach a final status. Given the :class:`RiskManager`, it asks its
+``check_margin`` (IB's what-if) for the chosen spread and price before sending anything.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from src.app.config import setting
+from src.app.risk import RiskManager
 from src.app.signals import Signal
 from src.brokers.base import FINAL_STATUSES, BrokerApi
 from src.models.option import Option, OptionSpread, SpreadType
@@ -84,9 +86,11 @@ def select_spread(chain: list[Option], symbol: str, direction: str,
 class TradeExecutor:
     """Places spread orders for signals and follows them (see the module docstring)."""
 
-    def __init__(self, config: object, broker: BrokerApi) -> None:
+    def __init__(self, config: object, broker: BrokerApi,
+                 risk: RiskManager | None = None) -> None:
         self.config = config
         self.broker = broker
+        self.risk = risk  # its check_margin runs before each placement
         self.max_attempts: int = setting(config, "EXECUTOR_MAX_ATTEMPTS", MAX_ATTEMPTS)
         self.trades: dict[str, TradeRecord] = {}  # by signal id
         self._queue: deque[TradeRecord] = deque()
@@ -144,6 +148,14 @@ class TradeExecutor:
             limit = None
             if signal.price_type == "LIMIT":
                 limit = signal.limit_price or round_to_tick(spread.net_debit)
+            if self.risk is not None:
+                ok, why = self.risk.check_margin(signal.symbol, "LONG", signal.contracts, spread,
+                                                 signal.price_type, limit)
+                if not ok:
+                    with self._lock:
+                        record.spread, record.limit_price = spread, limit
+                    self._fail(record, f"refused by risk: {why}")
+                    return
             kwargs: dict[str, Any] = {"order_ref": signal.id} if self._supports_ref else {}
             order_id = self.broker.place_order(signal.symbol, "LONG", signal.contracts, spread,
                                                signal.price_type, limit, **kwargs)
