@@ -17,8 +17,7 @@ import math
 import threading
 from typing import Any
 
-from src.app.config import setting
-from src.app.config import ConfigError
+from src.app.config import ConfigError, setting
 from src.app.signals import Signal
 from src.brokers.base import FINAL_STATUSES, BrokerApi
 from src.models.option import OptionSpread

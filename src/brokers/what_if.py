@@ -60,6 +60,7 @@ class WhatIfOrders:
                                                        qty, spread, kind, price),
                                 timeout=2 * self.request_timeout + 5)
         except Exception as exc:  # noqa: BLE001 - the contract's shape: an error dict
-            log_error(f"What-if for {sym} failed: {exc}")
-            return {"symbol": sym, "error": str(exc)}
+            why = str(exc).removeprefix("Order placement failed: ")
+            log_error(f"What-if for {sym} failed: {why}")
+            return {"symbol": sym, "error": why}
         return {"symbol": sym, **result.as_dict()}
