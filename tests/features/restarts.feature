@@ -23,6 +23,7 @@ Feature: Restarts as IB does them
     And no order was lost or duplicated
     And the adapter's positions agree with the gateway's
     And market data for AAPL ticks again
+    And the client library logged no error about the market-data lines the restart ended
     And the second order can be cancelled after the restart
     And the connection metric is 1 and the reconnect counter 1
 
