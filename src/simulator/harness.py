@@ -78,11 +78,12 @@ class GatewayRuntime:
         if self._step_handle is not None:
             self._step_handle.cancel()
             self._step_handle = None
+        self.restarts.cancel()
         self.server.kill()
 
     async def restart(self) -> None:
         self.server.kill()
-        await self.server.start()
+        await self.restarts.release()  # listening again (a token reset's relay closed first)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from src.utils.logger import log_info
+from src.utils.logger import log_error, log_info
 
 if TYPE_CHECKING:
     from src.simulator.server import GatewayServer
@@ -87,8 +87,15 @@ class RestartFaults:
             raise ValueError(f"pause must be >= 0 seconds, got {pause!r}")
         await self._go_down("restarting", mode)
         log_info(f"simulated gateway: daily restart, back in {pause:g}s")
-        self._back = self.loop.call_later(
-            pause, lambda: asyncio.ensure_future(self.release()))
+        self._back = self.loop.call_later(pause, self._back_up)
+
+    def _back_up(self) -> None:
+        self._back = None
+        task = asyncio.ensure_future(self.release())
+        task.add_done_callback(
+            lambda t: None if t.cancelled() or t.exception() is None
+            else log_error(f"simulated gateway: back up after the pause failed: "
+                           f"{t.exception()}"))
 
     async def token_reset(self, mode: str = "close") -> None:
         """Close every client without a code and stay down until :meth:`release`."""
@@ -105,6 +112,15 @@ class RestartFaults:
             await self.server.start()
         self.state = "up"
         log_info("simulated gateway: back up")
+
+    def cancel(self) -> None:
+        """The gateway stops: no comeback scheduled, no relay left listening."""
+        if self._back is not None:
+            self._back.cancel()
+            self._back = None
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.close()
 
     async def _go_down(self, state: str, mode: str) -> None:
         if mode not in MODES:

@@ -131,3 +131,15 @@ def test_token_reset_can_refuse_and_bad_arguments_change_nothing(
         socket.create_connection(("127.0.0.1", gateway.port), timeout=1).close()
     gateway.release()
     RawClient(gateway.port, client_id=4).close()
+
+
+def test_restart_and_stop_end_a_token_reset(gateway: SimulatedGateway) -> None:
+    gateway.token_reset()
+    gateway.restart()  # the crash-style restart also ends the outage (its relay closed first)
+    assert gateway.restart_state == "up"
+    RawClient(gateway.port, client_id=5).close()
+    gateway.token_reset()
+    port = gateway.port
+    gateway.stop()  # nothing scheduled or listening is left behind (the relay closed too)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
