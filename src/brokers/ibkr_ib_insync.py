@@ -15,7 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from src.brokers import validation
+from src.brokers import order_rules, validation
 from src.brokers.account import AccountService
 from src.brokers.compat import IB
 from src.brokers.errors import (
@@ -23,7 +23,6 @@ from src.brokers.errors import (
     InvalidOrder,
     LiveTradingNotAllowed,
     NotConnected,
-    OrderInterrupted,
     OrderRejected,
     ReadOnlyViolation,
     RequestTimeout,
@@ -334,10 +333,8 @@ class IBKRIBInsyncApi(WhatIfOrders):
         return self.client.is_live_account()
 
     def _check_live(self) -> None:
-        if self.is_live_account() and not (self.trading_mode == "live" and self.allow_live):
-            raise LiveTradingNotAllowed(
-                "orders on a live account need trading_mode 'live' and allow_live true "
-                f"(account {self.account_id or '?'}, port {self.port})")
+        order_rules.check_live(self.is_live_account(), self.trading_mode, self.allow_live,
+                               self.account_id, self.port)
 
     def place_order(
         self,
@@ -381,12 +378,8 @@ class IBKRIBInsyncApi(WhatIfOrders):
             self._order_failed(exc, reason)
             raise
         except Exception as exc:  # noqa: BLE001 - mapped to the contract's RuntimeError
-            error = from_exception(exc)
-            reason = str(exc) or type(exc).__name__
-            typed: OrderRejected | OrderInterrupted = (
-                OrderInterrupted(reason, error.code) if error.retryable
-                else OrderRejected(reason, error.code))
-            self._order_failed(typed, reason)
+            typed = order_rules.order_failure(exc)
+            self._order_failed(typed, str(exc) or type(exc).__name__)
             raise typed from exc
 
     def _order_failed(self, error: BrokerError, reason: str) -> None:

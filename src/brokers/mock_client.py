@@ -2,12 +2,16 @@
 
 * Order ids count up from ``first_order_id``; conIds are derived from the contract (stable).
 * Fills are scripted per order, in placement order: ``script("immediate" | "resting" |
-  "partial" | "rejected", ...)``; unscripted orders rest (``Submitted``).
+  "partial" | "rejected", ...)``; unscripted orders rest (``Submitted``) — with
+  ``fill_market_orders=True`` an unscripted MARKET order fills at once instead.
 * The connection state is set by the test: ``set_state(ConnectionState.LOST)`` …; every call
   that needs the gateway raises ``NotConnected`` unless the state is ``CONNECTED``.
 * Errors are injected by IB code — ``inject_error("place_order", 201, "...")`` — and mapped by
   the same table as the real client (:func:`src.brokers.errors.error_from_ib`).
 * Quotes are set per symbol (``set_quote``); positions follow the scripted fills.
+* Options of a quoted stock are listed (a wildcard ``contract_details``) and priced by the
+  Black-Scholes kernel (:mod:`~src.brokers.mock_market`); a BAG (combo) order's fill books one
+  execution, with a commission, and one position per leg, like IB.
 
 No threads, no sockets, no clock reads except through the injected clock.
 """
@@ -18,6 +22,7 @@ import copy
 import zlib
 from collections import deque
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any, Final
 
 from src.brokers.client_types import (
@@ -41,6 +46,17 @@ from src.brokers.errors import (
     error_from_ib,
 )
 from src.brokers.metrics import AdapterMetrics
+from src.brokers.mock_market import (
+    DEFAULT_VOL,
+    MULTIPLIER,
+    commission,
+    is_option,
+    is_wildcard,
+    listing,
+    local_symbol,
+    option_prices,
+    spot_of,
+)
 from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, BrokerSettings
 from src.utils.clock import SYSTEM_CLOCK, Clock
 
@@ -62,12 +78,14 @@ class MockIBKRClient:
     """See the module doc. Thread-safe enough for unit tests (no background threads)."""
 
     def __init__(self, settings: BrokerSettings | None = None, *, first_order_id: int = 1,
-                 account_id: str = "DU0000001", clock: Clock = SYSTEM_CLOCK) -> None:
+                 account_id: str = "DU0000001", clock: Clock = SYSTEM_CLOCK,
+                 fill_market_orders: bool = False) -> None:
         self.settings = settings or BrokerSettings()
         self.account_id = self.settings.account_id or account_id
         self.last_error: BrokerError | None = None
         self.metrics = AdapterMetrics()
         self.clock = clock
+        self.fill_market_orders = fill_market_orders
         self._state = ConnectionState.DISCONNECTED
         self._next_id = first_order_id
         self._exec_seq = 0
@@ -77,6 +95,8 @@ class MockIBKRClient:
         self._executions: list[Execution] = []
         self._positions: dict[int, Position] = {}
         self._quotes: dict[str, tuple[float | None, float | None, float | None]] = {}
+        self._vols: dict[str, float] = {}
+        self._contracts: dict[int, ContractInfo] = {}  # conId -> what qualify() answered
         self.subscriptions: dict[int, ContractInfo] = {}
         self.connect_calls = 0
         self.what_if_margin = 500.0  # what_if(): initial margin per unit of quantity
@@ -103,8 +123,10 @@ class MockIBKRClient:
         self._errors.setdefault(method, deque()).append(error_from_ib(code, message))
 
     def set_quote(self, symbol: str, bid: float | None, ask: float | None,
-                  last: float | None) -> None:
+                  last: float | None, *, vol: float = DEFAULT_VOL) -> None:
+        """Quote ``symbol``; its options are priced at ``vol`` (see the module doc)."""
         self._quotes[symbol] = (bid, ask, last)
+        self._vols[symbol] = vol
 
     # --- protocol: connection ------------------------------------------------------------------
 
@@ -173,11 +195,22 @@ class MockIBKRClient:
                 raise ContractNotFound("No security definition found for the request", 200)
             q = copy.deepcopy(c)
             q.conId = getattr(c, "conId", 0) or self.con_id_of(c)
+            if is_option(q) and not is_wildcard(q) and not getattr(q, "localSymbol", ""):
+                q.localSymbol = local_symbol(q)
+            self._contracts[q.conId] = ContractInfo.from_contract(q)
             out.append(q)
         return out
 
     def contract_details(self, contract: Any) -> list[ContractDetailsInfo]:
         self._gateway("contract_details")
+        if is_wildcard(contract):
+            spot = spot_of(self._quotes.get(str(getattr(contract, "symbol", "")),
+                                            (None, None, None)))
+            found = listing(contract, spot, self.clock) if spot is not None else []
+            if not found:
+                raise ContractNotFound("No security definition found for the request", 200)
+            return [ContractDetailsInfo(ContractInfo.from_contract(q), min_tick=0.01)
+                    for q in self.qualify(*found)]
         (qualified,) = self.qualify(contract)
         return [ContractDetailsInfo(ContractInfo.from_contract(qualified), min_tick=0.01)]
 
@@ -194,7 +227,9 @@ class MockIBKRClient:
                 if not exc.retryable and not isinstance(exc, OrderRejected):
                     raise OrderRejected(str(exc), exc.code) from exc
             raise
-        script = self._scripts.popleft() if self._scripts else FillScript("resting")
+        script = self._scripts.popleft() if self._scripts else FillScript(
+            "immediate" if self.fill_market_orders and getattr(order, "orderType", "") == "MKT"
+            else "resting")
         order_id = self._next_id
         self._next_id += 1
         info = ContractInfo.from_contract(contract)
@@ -219,8 +254,9 @@ class MockIBKRClient:
         if script.mode in ("immediate", "partial"):
             part = qty if script.mode == "immediate" else (
                 script.quantity if script.quantity is not None else max(1.0, qty // 2))
-            price = script.price if script.price is not None else (limit or 1.0)
-            result = self._fill(result, part, price)
+            price = script.price if script.price is not None else (
+                limit if limit is not None else self._combo_price(contract) or 1.0)
+            result = self._fill(result, part, price, contract)
         self._orders[order_id] = result
         return result
 
@@ -239,22 +275,58 @@ class MockIBKRClient:
             equity_with_loan_after=equity - fee, commission=fee, min_commission=fee,
             max_commission=fee, commission_currency="USD")
 
-    def _fill(self, result: OrderResult, quantity: float, price: float) -> OrderResult:
-        self._exec_seq += 1
+    def _fill(self, result: OrderResult, quantity: float, price: float,
+              contract: Any = None) -> OrderResult:
         signed = quantity if result.action != "SELL" else -quantity
-        self._executions.append(Execution(
-            exec_id=f"mock.{self._exec_seq:06d}", order_id=result.order_id,
-            contract=result.contract, side="BOT" if signed > 0 else "SLD", shares=quantity,
-            price=price, time=self.clock.now(), perm_id=result.perm_id,
-            order_ref=result.order_ref))
-        held = self._positions.get(result.contract.con_id)
-        qty = (held.quantity if held else 0.0) + signed
-        self._positions[result.contract.con_id] = Position(
-            self.account_id, result.contract, qty, price)
+        legs = list(getattr(contract, "comboLegs", None) or [])
+        if not legs:
+            self._execute(result, result.contract, signed, price)
+        for leg in legs:  # IB reports a combo's fills per leg
+            info = self._contracts.get(int(getattr(leg, "conId", 0) or 0))
+            if info is None:
+                info = ContractInfo(int(getattr(leg, "conId", 0) or 0), result.contract.symbol,
+                                    "OPT")
+            ratio = float(getattr(leg, "ratio", 1) or 1)
+            side = 1.0 if getattr(leg, "action", "BUY") == "BUY" else -1.0
+            self._execute(result, info, signed * side * ratio, self._leg_price(info),
+                          commission(quantity * ratio))
         filled = result.filled + quantity
         remaining = max(result.quantity - filled, 0.0)
         return replace(result, filled=filled, remaining=remaining, avg_fill_price=price,
                        status="Filled" if remaining == 0 else "Submitted")
+
+    def _execute(self, result: OrderResult, info: ContractInfo, signed: float, price: float,
+                 fee: float | None = None) -> None:
+        """One execution of ``signed`` units of ``info`` at ``price``, and its position."""
+        self._exec_seq += 1
+        self._executions.append(Execution(
+            exec_id=f"mock.{self._exec_seq:06d}", order_id=result.order_id,
+            contract=info, side="BOT" if signed > 0 else "SLD", shares=abs(signed),
+            price=price, time=self.clock.now(), perm_id=result.perm_id,
+            order_ref=result.order_ref, commission=fee))
+        held = self._positions.get(info.con_id)
+        qty = (held.quantity if held else 0.0) + signed
+        cost = price * MULTIPLIER if info.sec_type in ("OPT", "FOP") else price
+        self._positions[info.con_id] = Position(self.account_id, info, qty, cost)
+
+    def _combo_price(self, contract: Any) -> float:
+        """A combo's net price from its legs' model prices (0.0 for no combo)."""
+        total = 0.0
+        for leg in getattr(contract, "comboLegs", None) or []:
+            info = self._contracts.get(int(getattr(leg, "conId", 0) or 0))
+            side = 1.0 if getattr(leg, "action", "BUY") == "BUY" else -1.0
+            if info is not None:
+                total += side * float(getattr(leg, "ratio", 1) or 1) * self._leg_price(info)
+        return round(total, 4)
+
+    def _leg_price(self, info: ContractInfo) -> float:
+        """A combo leg's fill price: the option's model price (0.0 for an unquoted stock)."""
+        spot = spot_of(self._quotes.get(info.symbol, (None, None, None)))
+        if spot is None or not info.strike or info.right not in ("C", "P") or not info.expiry:
+            return 0.0
+        leg = SimpleNamespace(lastTradeDateOrContractMonth=info.expiry, strike=info.strike,
+                              right=info.right)
+        return option_prices(leg, spot, self._vols.get(info.symbol, DEFAULT_VOL), self.clock)[2]
 
     def cancel_order(self, order_id: int) -> OrderResult:
         if self.settings.read_only:
@@ -292,6 +364,10 @@ class MockIBKRClient:
         self.subscriptions[info.con_id] = info
         self.metrics.market_data_subscriptions.set(len(self.subscriptions))
         bid, ask, last = self._quotes[symbol]
+        spot = spot_of((bid, ask, last))
+        if is_option(contract) and not is_wildcard(contract) and spot is not None:
+            bid, ask, last = option_prices(contract, spot, self._vols.get(symbol, DEFAULT_VOL),
+                                           self.clock)
         return Quote(info, bid, ask, last, self.clock.now())
 
     def cancel_market_data(self, contract: Any) -> bool:

@@ -58,3 +58,26 @@ def black_scholes(spot: float, strike: float, years: float, vol: float, rate: fl
         theta = common_theta + rate * strike * disc * _cdf(-d2)
         rho = -strike * t * disc * _cdf(-d2) / 100.0
     return Greeks(max(price, 0.0), delta, gamma, vega, theta / 365.0, rho)
+
+
+def implied_vol(price: float, spot: float, strike: float, years: float, rate: float,
+                right: str, *, low: float = 1e-4, high: float = 5.0) -> float | None:
+    """The volatility at which :func:`black_scholes` prices the option at ``price``
+    (bisection: the price rises with the vol). ``None`` for a non-positive price or inputs the
+    kernel refuses; clamped to ``low`` / ``high`` when the price lies outside their prices."""
+    if not price > 0 or spot <= 0 or strike <= 0 or right not in ("C", "P"):
+        return None
+    if black_scholes(spot, strike, years, low, rate, right).price >= price:
+        return low
+    if black_scholes(spot, strike, years, high, rate, right).price <= price:
+        return high
+    lo, hi = low, high
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if black_scholes(spot, strike, years, mid, rate, right).price < price:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-10:
+            break
+    return 0.5 * (lo + hi)

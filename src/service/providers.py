@@ -3,7 +3,8 @@
 ``auto``         the adapter when ``ibkr.use_ib_insync`` is true, else the placeholder
 ``adapter``      :class:`~src.brokers.ibkr_ib_insync.IBKRIBInsyncApi` on the configured gateway
 ``placeholder``  the in-memory :class:`~src.brokers.ibkr_api.IBKRApi`
-``mock``         the adapter on ``MockIBKRClient`` (no gateway) — see the TODO below
+``mock``         :class:`~src.brokers.client_broker.ClientBroker` on ``MockIBKRClient`` (no
+                 gateway; deterministic; connected; the placeholder's symbols quoted)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from src.app.config import setting
 from src.brokers.base import BrokerApi
 from src.brokers.ibkr_api import IBKRApi
+from src.brokers.settings import BrokerSettings
 
 BACKENDS = ("auto", "adapter", "placeholder", "mock")
 
@@ -28,15 +30,19 @@ def backend_name(config: Any) -> str:
 
 
 def prepare(config: Any) -> None:
-    """Import the client library now, on the calling thread, if ``config`` needs the adapter.
+    """Import the client library now, on the calling thread, if ``config`` needs it (the
+    adapter, the mock's ClientBroker).
 
     ib_insync's eventkit asks for the current event loop when it is first imported, which fails
     on a worker thread ("There is no current event loop in thread 'AnyIO worker thread'") —
     and the lifespan builds the broker on one. ``create_app`` calls this on its own thread
     (the main thread under ``ibkr-service``), as any script importing ib_insync at the top would.
     """
-    if backend_name(config) == "adapter":
+    name = backend_name(config)
+    if name == "adapter":
         import src.brokers.ibkr_ib_insync  # noqa: F401 - the import is the point
+    elif name == "mock":  # ClientBroker builds ib_insync contracts too
+        import src.brokers.client_broker  # noqa: F401
 
 
 def build_broker(config: Any) -> BrokerApi:
@@ -47,8 +53,20 @@ def build_broker(config: Any) -> BrokerApi:
 
         return IBKRIBInsyncApi(config)
     if name == "mock":
-        # TODO(lead): IBKRIBInsyncApi(config, client=MockIBKRClient(BrokerSettings.from_config(
-        # config))) — merged, but the facade does not take a MockIBKRClient yet (it reads
-        # client.client_library, client.ib, ... that the mock lacks). Until then: the placeholder.
-        return IBKRApi(config)
+        return mock_broker(config)
     return IBKRApi(config)
+
+
+def mock_broker(config: Any) -> BrokerApi:
+    """``ClientBroker`` on a connected ``MockIBKRClient`` with the ``ibkr.*`` settings of
+    ``config``, quoting the placeholder's symbols (so quotes and chains answer) and their
+    options; MARKET orders fill at once, LIMIT orders rest unless scripted. Tests reach the
+    mock as ``broker.client`` (``script``, ``inject_error``, ``set_state``)."""
+    from src.brokers.client_broker import ClientBroker
+    from src.brokers.mock_client import MockIBKRClient
+    from src.brokers.mock_market import seed_universe
+
+    mock = MockIBKRClient(BrokerSettings.from_config(config), fill_market_orders=True)
+    seed_universe(mock)
+    mock.connect()
+    return ClientBroker(mock, config, serialize=True)

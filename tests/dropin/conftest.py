@@ -4,7 +4,12 @@ Backends:
   * ``placeholder``   — ``IBKRApi``, the in-memory simulated broker;
   * ``ib_insync+sim`` / ``ib_async+sim`` — ``IBKRIBInsyncApi`` (the real adapter on the client
     library of this environment) connected over TCP to ``SimulatedGateway(port=0)``, the
-    TWS-protocol gateway simulator, in-process.
+    TWS-protocol gateway simulator, in-process;
+  * ``client+mock`` — ``ClientBroker`` (the broker interface over any ``IBKRClientProtocol``) on
+    ``MockIBKRClient`` with the placeholder's symbols quoted and MARKET orders filling at once
+    (the service's ``mock`` backend); "the market is closed" scripts IB's 201 rejection;
+  * ``client+sim`` — ``ClientBroker`` on the real ``IBKRClient`` connected to the simulated
+    gateway: the same protocol-only broker against the TWS wire protocol.
 
 The steps only use the broker contract (plus the host's own spread selection), so a scenario that
 passes on both backends is behaviour the host application can rely on whichever is configured.
@@ -37,7 +42,9 @@ from src.utils.market_calendar import years_to_expiry
 
 WAIT = 15.0  # upper bound for an asynchronous answer from the gateway (not a speed assertion)
 SIM_BACKEND = f"{compat.LIBRARY}+sim"
-BACKENDS = ("placeholder", SIM_BACKEND)
+MOCK_BACKEND = "client+mock"
+CLIENT_SIM_BACKEND = "client+sim"
+BACKENDS = ("placeholder", SIM_BACKEND, MOCK_BACKEND, CLIENT_SIM_BACKEND)
 
 
 @dataclass
@@ -90,10 +97,56 @@ def _sim(clock: Clock) -> Iterator[Backend]:
             api.close()
 
 
+def _client_mock(clock: Clock) -> Iterator[Backend]:
+    from src.brokers.client_broker import ClientBroker
+    from src.brokers.mock_client import MockIBKRClient
+    from src.brokers.mock_market import seed_universe
+
+    mock = MockIBKRClient(clock=clock, fill_market_orders=True)
+    seed_universe(mock)
+    api = ClientBroker(mock, clock=clock)
+    assert api.connect()
+
+    def close_market() -> None:
+        mock.script("rejected", code=201, message="Order rejected - reason: market is closed")
+
+    def model(option: Any) -> dict[str, Any]:
+        spot = api.get_market_data(option.underlying)["last"]  # the mock's price stands still
+        return {"years": years_to_expiry(option.expiration, clock), "rate": RISK_FREE_RATE,
+                "spot_lo": spot, "spot_hi": spot}
+
+    yield Backend(MOCK_BACKEND, api, close_market, model)
+    api.close()
+
+
+def _client_sim(clock: Clock) -> Iterator[Backend]:
+    from src.brokers.client_broker import ClientBroker
+    from src.brokers.ib_client import IBKRClient
+    from src.brokers.settings import BrokerSettings
+    from src.simulator import SimulatedGateway
+
+    with SimulatedGateway(port=0, seed=7, clock=clock) as gw:
+        client = IBKRClient(BrokerSettings(host=gw.host, port=gw.port, client_id=12,
+                                           timeout=10.0), clock=clock)
+        api = ClientBroker(client, clock=clock)
+        try:
+            assert api.connect(), "the client could not connect to the simulated gateway"
+
+            def close_market() -> None:
+                gw.call(setattr, gw.engine, "market_open", False)
+
+            yield Backend(CLIENT_SIM_BACKEND, api, close_market,
+                          lambda option: gateway_inputs(gw, option))
+        finally:
+            api.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, clock: FixedClock) -> Iterator[Backend]:
     """Each backend at the pinned instant (tests/clock_support.py), whatever the host date."""
-    yield from (_placeholder(clock) if request.param == "placeholder" else _sim(clock))
+    make = {"placeholder": _placeholder, SIM_BACKEND: _sim, MOCK_BACKEND: _client_mock,
+            CLIENT_SIM_BACKEND: _client_sim}
+    yield from make[request.param](clock)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Helpers for the service tests: an app on the placeholder, clients, polling with a deadline."""
+"""Helpers for the service tests: an app through the factory on the mock client (or on the
+placeholder), clients, polling with a deadline."""
 
 from __future__ import annotations
 
@@ -54,6 +55,24 @@ def placeholder_app(*, broker: IBKRApi | None = None, token: str | None = TOKEN,
 
     kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
     return create_app(config(**changes), broker_factory=factory, token=token, **kwargs), built
+
+
+def mock_app(*, token: str | None = TOKEN, clock: FixedClock | None = None,
+             **changes: Any) -> FastAPI:
+    """An app through the factory with ``service.broker: mock``: the lifespan builds
+    ``ClientBroker`` on a ``MockIBKRClient`` (reach it with :func:`mock_of`)."""
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    return create_app(config(SERVICE_BROKER="mock", **changes), token=token, **kwargs)
+
+
+def broker_of(client: TestClient) -> Any:
+    """The one broker the running app's lifespan built."""
+    return client.app.state.service.broker  # type: ignore[attr-defined]
+
+
+def mock_of(client: TestClient) -> Any:
+    """The ``MockIBKRClient`` under the running app's broker (to script fills, errors, state)."""
+    return broker_of(client).client
 
 
 def free_port() -> int:

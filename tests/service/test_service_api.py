@@ -1,117 +1,155 @@
-"""The service through its app factory, on the in-memory placeholder broker (and test doubles
-swapped in with ``app.dependency_overrides``): routes, errors, auth, idempotency, metrics."""
+"""The service through its app factory with ``service.broker: mock``: the lifespan builds
+``ClientBroker`` on a ``MockIBKRClient`` (tests/service/service_support.py ``mock_app``); each
+test scripts the mock — fills (``script``), IB errors by code (``inject_error``), the connection
+(``set_state``) — and drives the routes over HTTP: quotes, chains, orders, status, cancel,
+positions, account, readiness, idempotency, interlocks, auth, metrics.
+
+Placeholder-specific service tests (its simulated gateway switch, test doubles built on it) are
+in test_service_placeholder.py."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from service_support import (
     AUTH,
     PAPER_ACCOUNT,
     TOKEN,
+    broker_of,
+    config,
     metric,
-    placeholder_app,
+    mock_app,
+    mock_of,
     running,
     wait_for,
 )
 
-from src.brokers.errors import OrderRejected, RequestTimeout
+from src.app.executor import select_spread
+from src.brokers.client_broker import ClientBroker
+from src.brokers.client_types import ConnectionState
 from src.brokers.ibkr_api import IBKRApi
+from src.brokers.mock_client import MockIBKRClient
 from src.service.auth import NOT_CONFIGURED
-from src.service.state import get_broker
+from src.service.providers import build_broker
 from src.utils.clock import FixedClock
 
 LIMIT_FAR = {"symbol": "AAPL", "price_type": "LIMIT", "limit_price": 0.05}
+MARKET = {"symbol": "AAPL", "price_type": "MARKET"}
 
 
 @pytest.fixture
-def app_and_broker() -> Any:
-    app, built = placeholder_app()
-    with running(app) as client:
-        yield client, built[0]
+def svc() -> Iterator[tuple[TestClient, ClientBroker, MockIBKRClient]]:
+    with running(mock_app()) as client:
+        yield client, broker_of(client), mock_of(client)
 
 
 @pytest.fixture
-def client(app_and_broker: Any) -> Any:
-    return app_and_broker[0]
+def client(svc: tuple[TestClient, ClientBroker, MockIBKRClient]) -> TestClient:
+    return svc[0]
 
 
-# --- lifecycle and operations --------------------------------------------------------------
+# --- the factory and operations -----------------------------------------------------------
 
 
-def test_lifespan_builds_one_broker_connects_it_and_closes_it() -> None:
-    app, built = placeholder_app()
+def test_service_broker_mock_builds_a_client_broker_on_the_mock_client() -> None:
+    broker = build_broker(config(SERVICE_BROKER="mock"))
+    assert isinstance(broker, ClientBroker) and not isinstance(broker, IBKRApi)
+    assert isinstance(broker.client, MockIBKRClient)
+    assert broker.connected and broker.account_id == PAPER_ACCOUNT
+    assert broker.get_market_data("AAPL")["last"] == 230.10  # the placeholder's AAPL, seeded
+
+
+def test_the_lifespan_builds_one_broker_and_closes_it() -> None:
+    app = mock_app()
     with running(app) as client:
+        broker = broker_of(client)
         for _ in range(3):
             assert client.get("/quotes/AAPL", headers=AUTH).status_code == 200
-        assert len(built) == 1 and built[0].connected
-    assert built[0].connected is False  # shutdown closed it
+            assert broker_of(client) is broker
+        assert client.get("/ready").json()["broker"] == "mock"
+        mock = broker.client
+    assert mock.state is ConnectionState.DISCONNECTED  # shutdown closed it
 
 
 def test_health_uses_the_injected_clock() -> None:
     clock = FixedClock(datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
-    app, _ = placeholder_app(clock=clock)
-    with running(app) as client:
+    with running(mock_app(clock=clock)) as client:
         body = client.get("/health").json()
-    assert body["status"] == "ok"
-    assert body["time"].startswith("2026-03-02T15:00:00")
+    assert body["status"] == "ok" and body["time"].startswith("2026-03-02T15:00:00")
 
 
-def test_ready_503_with_reason_and_retry_after_until_connected() -> None:
-    down = IBKRApi(None, seed=1)
-    down.available = False  # the simulated gateway is not running: connect() fails
-    app, _ = placeholder_app(broker=down)
-    with running(app, ready=False) as client:
-        r = client.get("/ready")
-        assert r.status_code == 503
-        assert r.headers["Retry-After"].isdigit()
-        assert "not connected to the IB gateway" in r.json()["reason"]
-        assert metric(client.get("/metrics").text, "ib_connection_status") == 0.0
-        q = client.get("/quotes/AAPL", headers=AUTH)
-        assert q.status_code == 503 and "Retry-After" in q.headers
-        down.available = True  # the connector retries with backoff until it connects
-        wait_for(lambda: client.get("/ready").status_code == 200, what="ready after start")
-        assert metric(client.get("/metrics").text, "ib_connection_status") == 1.0
+def test_ready_is_503_with_retry_after_while_the_mock_is_lost(svc: Any) -> None:
+    client, _, mock = svc
+    calls = mock.connect_calls
+    mock.set_state(ConnectionState.LOST)
+    r = client.get("/ready")
+    assert r.status_code == 503 and r.headers["Retry-After"].isdigit()
+    body = r.json()
+    assert body["ready"] is False and body["reconnecting"] is True
+    assert body["reason"].startswith("reconnecting to the IB gateway")
+    assert metric(client.get("/metrics").text, "ib_connection_status") == 0.0
+    for method, path in (("GET", "/quotes/AAPL"), ("GET", "/option-chains/AAPL"),
+                         ("GET", "/positions"), ("GET", "/account"), ("POST", "/orders")):
+        answer = client.request(method, path, headers=AUTH, json=LIMIT_FAR)
+        assert answer.status_code == 503, (method, path, answer.text)
+        assert answer.headers["Retry-After"] == str(answer.json()["retry_after"])
+    assert mock.connect_calls == calls  # a client reconnecting by itself is left alone
+    mock.set_state(ConnectionState.CONNECTED)
+    assert client.get("/ready").status_code == 200
+    assert metric(client.get("/metrics").text, "ib_connection_status") == 1.0
 
 
-def test_metrics_is_a_plain_route_with_seed_metrics_and_request_counts(client: Any) -> None:
+def test_a_disconnected_mock_is_connected_again_by_the_connector(svc: Any) -> None:
+    client, _, mock = svc
+    calls = mock.connect_calls
+    mock.set_state(ConnectionState.DISCONNECTED)  # nothing reconnects it but the connector
+    wait_for(lambda: client.get("/ready").status_code == 200, what="ready again")
+    assert mock.connect_calls > calls
+
+
+def test_metrics_is_a_plain_route_and_counts(svc: Any) -> None:
+    client, _, mock = svc
     r = client.get("/metrics", follow_redirects=False)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    text = r.text
     for name in ("ib_connection_status", "ib_orders_total", "ib_order_errors_total",
                  "ib_market_data_subscriptions", "ib_reconnects_total"):
-        assert metric(text, name) is not None, name
-    assert metric(text, "ib_connection_status") == 1.0
-    before = metric(text, "ib_orders_total")
+        assert metric(r.text, name) is not None, name
+    assert metric(r.text, "ib_orders_total") == 0.0
     assert client.post("/orders", json=LIMIT_FAR, headers=AUTH).status_code == 201
+    mock.inject_error("place_order", 201, "Order rejected - reason: no trading permissions")
+    assert client.post("/orders", json=LIMIT_FAR, headers=AUTH).status_code == 409
     client.get("/quotes/AAPL", headers=AUTH)
     client.get("/quotes/MSFT", headers=AUTH)
     text = client.get("/metrics").text
-    assert metric(text, "ib_orders_total") == (before or 0) + 1
+    assert metric(text, "ib_orders_total") == 1.0  # the mock's own registry
+    assert metric(text, "ib_order_errors_total") == 1.0
+    assert metric(text, "ibkr_service_order_errors_total") == 1.0
+    assert metric(text, "ib_market_data_subscriptions") == 2.0  # two stocks; chain lines freed
     assert metric(text, "ibkr_service_requests_total", method="GET", route="/quotes/{symbol}",
                   status="200") == 2.0
+    assert metric(text, "ibkr_service_requests_total", method="POST", route="/orders",
+                  status="409") == 1.0
     assert metric(text, "ibkr_service_request_duration_seconds_count", method="GET",
                   route="/quotes/{symbol}") == 2.0
-    assert client.get("/metrics/", follow_redirects=False).status_code == 404  # no 307 dance
+    assert client.get("/metrics/", follow_redirects=False).status_code == 404  # no 307
 
 
-# --- auth ------------------------------------------------------------------------------------
+# --- auth and secrets ---------------------------------------------------------------------
 
 
 def test_no_token_configured_means_403_naming_the_setting() -> None:
-    app, _ = placeholder_app(token=None)
-    with running(app) as client:
+    with running(mock_app(token=None)) as client:
         r = client.get("/positions", headers=AUTH)
-        assert r.status_code == 403
-        detail = r.json()["detail"]
-        assert detail == NOT_CONFIGURED
-        assert "IBKR_SERVICE_TOKEN " in detail and "IBKR_SERVICE_TOKEN_FILE" in detail
-        assert client.get("/health").status_code == 200
-        assert client.get("/ready").status_code == 200
-        assert client.get("/metrics").status_code == 200
+        assert r.status_code == 403 and r.json()["detail"] == NOT_CONFIGURED
+        assert "IBKR_SERVICE_TOKEN " in NOT_CONFIGURED
+        assert "IBKR_SERVICE_TOKEN_FILE" in NOT_CONFIGURED
+        for path in ("/health", "/ready", "/metrics"):
+            assert client.get(path).status_code == 200
 
 
 @pytest.mark.parametrize("header", [{}, {"Authorization": "Bearer wrong-token-123456789"},
@@ -125,36 +163,47 @@ def test_missing_or_wrong_token_is_401(client: Any, header: dict[str, str]) -> N
         assert r.status_code in (401, 403), (method, path, r.status_code)
         if header.get("Authorization", "").startswith("Bearer"):
             assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+    assert broker_of(client).orders == {}
 
 
 def test_secrets_and_account_ids_never_in_responses_or_logs(
-        client: Any, caplog: pytest.LogCaptureFixture) -> None:
+        svc: Any, caplog: pytest.LogCaptureFixture) -> None:
+    client, _, mock = svc
     caplog.set_level(logging.DEBUG)
-    assert client.post("/orders", json={"symbol": "AAPL", "price_type": "MARKET"},
-                       headers=AUTH).status_code == 201
-    bodies = [client.get(p, headers=AUTH).text for p in ("/account", "/positions", "/ready",
-                                                         "/metrics", "/orders/1")]
+    mock.script("immediate")
+    placed = client.post("/orders", json=MARKET, headers=AUTH)
+    assert placed.status_code == 201
+    bodies = [client.get(p, headers=AUTH).text for p in (
+        "/account", "/positions", "/ready", "/metrics", f"/orders/{placed.json()['id']}")]
     bodies.append(client.post("/paper/roundtrip", headers=AUTH).text)
-    assert "DU****321" in bodies[0]
+    assert "DU****321" in bodies[0] and "DU****321" in bodies[1]
     for text in [*bodies, caplog.text]:
         assert PAPER_ACCOUNT not in text
         assert TOKEN not in text
 
 
-# --- market data and account -------------------------------------------------------------------
+# --- market data and account ----------------------------------------------------------------
 
 
 def test_quote_chain_positions_account(client: Any) -> None:
     q = client.get("/quotes/aapl", headers=AUTH).json()
-    assert q["symbol"] == "AAPL" and q["bid"] < q["ask"]
+    assert (q["symbol"], q["bid"], q["ask"], q["last"]) == ("AAPL", 230.09, 230.11, 230.10)
     chain = client.get("/option-chains/AAPL", headers=AUTH).json()
-    assert chain["count"] == len(chain["options"]) > 0
-    assert {o["option_type"] for o in chain["options"]} == {"call", "put"}
-    assert chain["expirations"] == sorted(chain["expirations"])
-    client.post("/orders", json={"symbol": "AAPL", "price_type": "MARKET"}, headers=AUTH)
+    options = chain["options"]
+    assert chain["count"] == len(options) == 4 * 6 * 2  # ibkr.chain_expirations x strikes x C/P
+    assert {o["option_type"] for o in options} == {"call", "put"}
+    assert chain["expirations"] == sorted(chain["expirations"]) and len(chain["expirations"]) == 4
+    strikes = sorted({o["strike"] for o in options})
+    assert strikes[0] < 230.10 < strikes[-1]  # near the money
+    assert all(o["implied_volatility"] > 0 and 0 <= o["bid"] < o["ask"] for o in options)
+    order = client.post("/orders", json={**MARKET, "contracts": 2}, headers=AUTH).json()
+    # the service's mock fills MARKET orders at once (LIMIT orders rest unless scripted)
+    assert order["status"] == "Filled" and order["filled"] == 2 and order["remaining"] == 0
     positions = client.get("/positions", headers=AUTH).json()
-    assert positions["count"] == 2  # the two legs of the filled spread
-    assert {p["quantity"] for p in positions["positions"]} == {1, -1}
+    assert positions["count"] == 2  # the two legs of the filled spread, by OCC local symbol
+    assert {p["quantity"] for p in positions["positions"]} == {2, -2}
+    assert all(p["symbol"].startswith("AAPL  ") and p["account"] == "DU****321"
+               for p in positions["positions"])
     account = client.get("/account", headers=AUTH).json()
     assert account["account_id"] == "DU****321" and account["net_liquidation"] > 0
 
@@ -162,38 +211,78 @@ def test_quote_chain_positions_account(client: Any) -> None:
 def test_unknown_symbol_is_404_with_ib_code_and_bad_symbol_is_422(client: Any) -> None:
     r = client.get("/quotes/ZZZNOPE", headers=AUTH)
     assert r.status_code == 404 and r.json()["ib_code"] == 200
-    assert client.get("/option-chains/ZZZNOPE", headers=AUTH).status_code == 404
+    chain = client.get("/option-chains/ZZZNOPE", headers=AUTH)
+    assert chain.status_code == 404 and chain.json()["ib_code"] == 200
     bad = client.get("/quotes/AA$PL", headers=AUTH)
     assert bad.status_code == 422 and bad.json()["field"] == "symbol"
 
 
-# --- orders -----------------------------------------------------------------------------------
+def test_pacing_is_429_and_a_gateway_loss_503(svc: Any) -> None:
+    client, _, mock = svc
+    mock.inject_error("request_market_data", 100, "Max rate of messages per second exceeded")
+    r = client.get("/quotes/AAPL", headers=AUTH)
+    assert r.status_code == 429 and r.json()["ib_code"] == 100 and r.headers["Retry-After"]
+    mock.inject_error("account_values", 1100, "Connectivity between IB and TWS has been lost")
+    lost = client.get("/account", headers=AUTH)
+    assert lost.status_code == 503 and lost.json()["ib_code"] == 1100
+    assert client.get("/quotes/AAPL", headers=AUTH).status_code == 200  # one-shot errors
 
 
-def test_place_status_cancel(app_and_broker: Any) -> None:
-    client, broker = app_and_broker
+# --- orders ---------------------------------------------------------------------------------
+
+
+def test_place_status_cancel(svc: Any) -> None:
+    client, broker, mock = svc
     r = client.post("/orders", json=LIMIT_FAR, headers=AUTH)
     assert r.status_code == 201, r.text
     order = r.json()
     assert order["status"] == "Submitted" and order["spread_type"] == "BULL_CALL"
     assert r.headers["Location"] == f"/orders/{order['id']}"
-    assert order["id"] in broker.orders
+    assert mock.order_state(int(order["id"])).status == "Submitted"  # the mock has it
     got = client.get(f"/orders/{order['id']}", headers=AUTH).json()
-    assert got["limit_price"] == 0.05 and got["contracts"] == 1
+    assert got["limit_price"] == 0.05 and got["contracts"] == 1 and got["filled"] == 0
     c = client.delete(f"/orders/{order['id']}", headers=AUTH)
     assert c.status_code == 202 and c.json() == {"id": order["id"], "cancel_sent": True,
                                                  "status": "Cancelled"}
+    assert mock.order_state(int(order["id"])).status == "Cancelled"
     again = client.delete(f"/orders/{order['id']}", headers=AUTH)
     assert again.status_code == 409 and "Cancelled" in again.json()["detail"]
 
 
-def test_explicit_legs_and_limit_from_the_chain() -> None:
-    app, _ = placeholder_app(SERVICE_TRADER=False)  # no Trader loop: the simulated market
-    with running(app) as client:                     # stands still between the two calls
-        _explicit_legs(client)
+def test_a_partial_fill_shows_in_the_status_per_leg(svc: Any) -> None:
+    client, _, mock = svc
+    mock.script("partial", quantity=1)
+    order = client.post("/orders", json={**LIMIT_FAR, "contracts": 2}, headers=AUTH).json()
+    got = client.get(f"/orders/{order['id']}", headers=AUTH).json()
+    assert (got["status"], got["filled"], got["remaining"]) == ("Submitted", 1.0, 1.0)
+    assert {e["side"] for e in got["executions"]} == {"BOT", "SLD"}  # one per leg
+    assert len(got["commissions"]) == 2 and all(c["commission"] > 0 for c in got["commissions"])
 
 
-def _explicit_legs(client: Any) -> None:
+def test_a_cancel_ib_refuses_is_409_with_the_ib_code(svc: Any) -> None:
+    client, _, mock = svc
+    order = client.post("/orders", json=LIMIT_FAR, headers=AUTH).json()
+    mock.inject_error("cancel_order", 161, "Cancel attempted when order is in state Filled")
+    r = client.delete(f"/orders/{order['id']}", headers=AUTH)
+    assert r.status_code == 409 and r.json()["ib_code"] == 161
+    assert client.get(f"/orders/{order['id']}", headers=AUTH).json()["status"] == "Submitted"
+
+
+@pytest.mark.parametrize("how", ["inject", "script"])
+def test_an_order_ib_rejects_is_409_with_the_ib_code(svc: Any, how: str) -> None:
+    client, broker, mock = svc
+    if how == "inject":
+        mock.inject_error("place_order", 201, "Order rejected - reason: market closed")
+    else:
+        mock.script("rejected", code=201, message="Order rejected - reason: market closed")
+    r = client.post("/orders", json=LIMIT_FAR, headers=AUTH)
+    assert r.status_code == 409, r.text
+    assert r.json()["ib_code"] == 201 and "market closed" in r.json()["detail"]
+    assert broker.orders == {}
+    assert mock.metrics.value("ib_order_errors_total") == 1.0
+
+
+def test_explicit_legs_and_a_limit_from_the_chain(client: Any) -> None:
     chain = client.get("/option-chains/AAPL", headers=AUTH).json()["options"]
     calls = sorted((o for o in chain if o["option_type"] == "call"
                     and o["expiration"] == chain[0]["expiration"]), key=lambda o: o["strike"])
@@ -209,22 +298,27 @@ def _explicit_legs(client: Any) -> None:
     assert wrong.status_code == 422 and wrong.json()["field"] == "legs"
 
 
-def test_idempotent_by_header_or_order_ref(app_and_broker: Any) -> None:
-    client, broker = app_and_broker
+def test_idempotent_by_header_or_order_ref(svc: Any) -> None:
+    client, broker, mock = svc
     first = client.post("/orders", json=LIMIT_FAR, headers={**AUTH, "Idempotency-Key": "k-1"})
     again = client.post("/orders", json=LIMIT_FAR, headers={**AUTH, "Idempotency-Key": "k-1"})
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"] and again.json()["replayed"] is True
+    assert first.json()["order_ref"] == "k-1"  # the key is the order's IB orderRef
     by_ref = client.post("/orders", json={**LIMIT_FAR, "order_ref": "k-1"}, headers=AUTH)
     assert by_ref.json()["id"] == first.json()["id"]
-    assert len(broker.orders) == 1  # one order at the broker for three requests
     other = client.post("/orders", json={**LIMIT_FAR, "contracts": 2},
                         headers={**AUTH, "Idempotency-Key": "k-1"})
     assert other.status_code == 422 and other.json()["field"] == "order_ref"
     mismatch = client.post("/orders", json={**LIMIT_FAR, "order_ref": "k-2"},
                            headers={**AUTH, "Idempotency-Key": "k-3"})
     assert mismatch.status_code == 422
-    assert len(broker.orders) == 1
+    assert len(broker.orders) == 1 and mock.metrics.value("ib_orders_total") == 1.0
+    # the broker itself never sends a known ref twice (a service restart forgets its keys)
+    spread = select_spread(broker.get_option_chain("AAPL"), "AAPL", "LONG", 230.10)
+    assert broker.place_order("AAPL", "LONG", 1, spread, "LIMIT", 0.05,
+                              order_ref="k-1") == first.json()["id"]
+    assert mock.metrics.value("ib_orders_total") == 1.0
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -237,13 +331,13 @@ def test_idempotent_by_header_or_order_ref(app_and_broker: Any) -> None:
     ({"symbol": "AAPL", "surprise": 1}, "surprise"),
     ({"symbol": "AAPL", "contracts": 11}, "contracts"),  # > risk.max_contracts_per_order
 ])
-def test_bad_order_input_is_422_naming_the_field(app_and_broker: Any, body: dict[str, Any],
+def test_bad_order_input_is_422_naming_the_field(svc: Any, body: dict[str, Any],
                                                  field: str) -> None:
-    client, broker = app_and_broker
+    client, broker, mock = svc
     r = client.post("/orders", json=body, headers=AUTH)
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
-    assert broker.orders == {}  # state unchanged
+    assert broker.orders == {} and mock.metrics.value("ib_orders_total") == 0.0
 
 
 def test_unknown_order_404_and_malformed_id_422(client: Any) -> None:
@@ -253,92 +347,56 @@ def test_unknown_order_404_and_malformed_id_422(client: Any) -> None:
     assert r.status_code == 422 and r.json()["field"] == "order_id"
 
 
-def test_read_only_is_403_before_the_broker_is_asked() -> None:
-    app, built = placeholder_app(IBKR_READ_ONLY=True)
-    with running(app) as client:
+def test_read_only_is_403_and_nothing_reaches_the_mock() -> None:
+    with running(mock_app(IBKR_READ_ONLY=True)) as client:
         r = client.post("/orders", json=LIMIT_FAR, headers=AUTH)
         assert r.status_code == 403 and r.json()["error"] == "ReadOnlyViolation"
         assert client.post("/paper/roundtrip", headers=AUTH).status_code == 403
-        assert built[0].orders == {}
+        assert broker_of(client).orders == {}
+        assert mock_of(client).metrics.value("ib_orders_total") == 0.0
+        assert client.get("/quotes/AAPL", headers=AUTH).status_code == 200  # reads still work
 
 
 def test_live_account_is_refused_orders_and_the_round_trip() -> None:
-    app, built = placeholder_app(IBKR_ACCOUNT_ID="U7654321")
-    with running(app) as client:
+    with running(mock_app(IBKR_ACCOUNT_ID="U7654321")) as client:
         r = client.post("/orders", json=LIMIT_FAR, headers=AUTH)
         assert r.status_code == 403 and r.json()["error"] == "LiveTradingNotAllowed"
         assert client.post("/paper/roundtrip", headers=AUTH).status_code == 403
-        assert built[0].orders == {}
-    allowed, built = placeholder_app(IBKR_ACCOUNT_ID="U7654321", TRADING_MODE="live",
-                                     ALLOW_LIVE=True)
+        assert broker_of(client).orders == {}
+    allowed = mock_app(IBKR_ACCOUNT_ID="U7654321", TRADING_MODE="live", ALLOW_LIVE=True)
     with running(allowed) as client:  # live allowed for orders, never for the paper check
         assert client.post("/orders", json=LIMIT_FAR, headers=AUTH).status_code == 201
         r = client.post("/paper/roundtrip", headers=AUTH)
         assert r.status_code == 403 and "live account" in r.json()["detail"]
 
 
-# --- errors from the broker, by a test double -------------------------------------------------
+# --- the round trip and signals -------------------------------------------------------------
 
 
-class Troubled(IBKRApi):
-    """The placeholder, but the gateway times out quotes and IB refuses orders (code 201)."""
-
-    last_error: Any = None
-
-    def get_market_data(self, symbol: str) -> dict[str, Any]:
-        self.last_error = RequestTimeout("the gateway did not answer within 10s")
-        return {"symbol": symbol, "error": str(self.last_error)}
-
-    def place_order(self, *args: Any, **kwargs: Any) -> str:
-        raise OrderRejected("IB error 201: Order rejected - reason: market closed", 201)
-
-
-def test_errors_map_to_http_by_the_error_tree(app_and_broker: Any) -> None:
-    client, _ = app_and_broker
-    troubled = Troubled(None, seed=2)
-    troubled.connect()
-    client.app.dependency_overrides[get_broker] = lambda: troubled
-    try:
-        q = client.get("/quotes/AAPL", headers=AUTH)
-        assert q.status_code == 504 and q.json()["error"] == "RequestTimeout"
-        legs = {"expiration": "2030-01-18", "long_strike": 200, "short_strike": 205}
-        o = client.post("/orders", json={**LIMIT_FAR, "legs": legs}, headers=AUTH)
-        assert o.status_code == 409 and o.json()["ib_code"] == 201
-        assert metric(client.get("/metrics").text, "ib_order_errors_total") == 1.0
-        troubled.disconnect()
-        r = client.get("/option-chains/AAPL", headers=AUTH)
-        assert r.status_code == 503 and r.headers["Retry-After"]
-        assert client.get("/ready").status_code == 503
-    finally:
-        client.app.dependency_overrides.clear()
-
-
-# --- the round trip and signals ---------------------------------------------------------------
-
-
-def test_paper_roundtrip_places_and_cancels_one_lot(app_and_broker: Any) -> None:
-    client, broker = app_and_broker
+def test_paper_roundtrip_places_and_cancels_one_lot(svc: Any) -> None:
+    client, broker, mock = svc
     r = client.post("/paper/roundtrip", headers=AUTH)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["symbol"] == "AAPL" and body["quote"]["last"] > 0
+    assert body["symbol"] == "AAPL" and body["quote"]["last"] == 230.10
     assert body["status_before_cancel"] == "Submitted"
     assert body["status_after_cancel"] == "Cancelled" and body["cancel_sent"] is True
     order = broker.orders[body["order_id"]]
-    assert order["contracts"] == 1 and order["status"] == "Cancelled"
-    assert order["filled"] == 0.0
+    assert order["contracts"] == 1 and order["filled"] == 0.0
+    assert mock.order_state(int(body["order_id"])).status == "Cancelled"
 
 
-def test_a_signal_becomes_an_order_through_the_trader(app_and_broker: Any) -> None:
-    client, broker = app_and_broker
+def test_a_signal_becomes_an_order_through_the_trader(svc: Any) -> None:
+    client, broker, mock = svc
+    mock.script("immediate")
     r = client.post("/signals", json={"symbol": "AAPL", "direction": "LONG",
                                       "price_type": "MARKET"},
                     headers={**AUTH, "Idempotency-Key": "scan-1"})
     assert r.status_code == 202 and r.json()["id"] == "scan-1"
     done = wait_for(lambda: (s := client.get("/signals/scan-1", headers=AUTH).json())["order_id"]
                     and s, what="the signal's order")
-    assert done["order_id"] in broker.orders
     assert broker.orders[done["order_id"]]["order_ref"] == "scan-1"
+    assert mock.order_state(int(done["order_id"])).order_ref == "scan-1"
     again = client.post("/signals", json={"symbol": "AAPL", "direction": "LONG",
                                           "price_type": "MARKET"},
                         headers={**AUTH, "Idempotency-Key": "scan-1"})
@@ -348,25 +406,23 @@ def test_a_signal_becomes_an_order_through_the_trader(app_and_broker: Any) -> No
 
 
 def test_a_risk_rejected_signal_says_why() -> None:
-    app, built = placeholder_app(MAX_CONTRACTS_PER_ORDER=2)
-    with running(app) as client:
+    with running(mock_app(MAX_CONTRACTS_PER_ORDER=2)) as client:
         r = client.post("/signals", json={"symbol": "AAPL", "direction": "SHORT",
                                           "contracts": 3}, headers=AUTH)
         sid = r.json()["id"]
         s = wait_for(lambda: (b := client.get(f"/signals/{sid}", headers=AUTH).json())["state"]
                      != "PENDING" and b, what="risk outcome")
         assert s["state"] == "REJECTED" and "max_contracts_per_order" in s["error"]
-        assert built[0].orders == {}
+        assert broker_of(client).orders == {}
 
 
 def test_signals_503_when_the_trader_is_off() -> None:
-    app, _ = placeholder_app(SERVICE_TRADER=False)
-    with running(app) as client:
+    with running(mock_app(SERVICE_TRADER=False)) as client:
         r = client.post("/signals", json={"symbol": "AAPL", "direction": "LONG"}, headers=AUTH)
         assert r.status_code == 503 and "service.trader" in r.json()["detail"]
 
 
-# --- docs -------------------------------------------------------------------------------------
+# --- docs -----------------------------------------------------------------------------------
 
 
 def test_docs_page_is_offline_and_lists_every_endpoint(client: Any) -> None:
@@ -381,45 +437,3 @@ def test_docs_page_is_offline_and_lists_every_endpoint(client: Any) -> None:
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert date.fromisoformat(client.get("/option-chains/AAPL", headers=AUTH)
                               .json()["expirations"][0])
-
-
-# --- the event loop never waits on the gateway -------------------------------------------------
-
-
-class Slow(IBKRApi):
-    """The placeholder, but a quote waits until the test releases it (a slow gateway)."""
-
-    def __init__(self) -> None:
-        super().__init__(None, seed=3)
-        import threading
-
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def get_market_data(self, symbol: str) -> dict[str, Any]:
-        self.entered.set()
-        self.release.wait(30)
-        return super().get_market_data(symbol)
-
-
-def test_a_slow_gateway_call_does_not_block_other_requests() -> None:
-    import threading
-
-    slow = Slow()
-    app, _ = placeholder_app(broker=slow)
-    with running(app) as client:
-        box: dict[str, Any] = {}
-        quote = threading.Thread(target=lambda: box.setdefault(
-            "quote", client.get("/quotes/AAPL", headers=AUTH)), daemon=True)
-        quote.start()
-        try:
-            assert slow.entered.wait(10), "the quote never reached the broker"
-            # the quote is parked in the broker; the loop must still serve everything else
-            for path in ("/health", "/ready", "/metrics"):
-                assert client.get(path).status_code == 200
-            assert client.get("/orders/1", headers=AUTH).status_code == 404
-            assert quote.is_alive() and "quote" not in box
-        finally:
-            slow.release.set()
-            quote.join(10)
-        assert box["quote"].status_code == 200

@@ -1,5 +1,7 @@
-"""Both brokers satisfy the BrokerApi protocol: every member, every signature (names, defaults,
-kinds), checked with ``inspect`` — the host application calls them interchangeably."""
+"""Every broker satisfies the BrokerApi protocol — the placeholder, the adapter and
+ClientBroker (over any IBKRClientProtocol; here on MockIBKRClient): every member, every
+signature (names, defaults, kinds), checked with ``inspect`` — the host application calls them
+interchangeably."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ import pytest
 import src.brokers as brokers
 from src.app.config import Config
 from src.brokers.base import BrokerApi
+from src.brokers.client_broker import ClientBroker
 from src.brokers.ibkr_api import IBKRApi
+from src.brokers.mock_client import MockIBKRClient
+from src.brokers.settings import BrokerSettings
 
 PROTOCOL_METHODS = sorted(
     name for name, value in vars(BrokerApi).items()
@@ -31,14 +36,18 @@ def _adapter_class() -> type:
     return module.IBKRIBInsyncApi  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=["IBKRApi", "IBKRIBInsyncApi"])
+@pytest.fixture(params=["IBKRApi", "IBKRIBInsyncApi", "ClientBroker"])
 def broker_class(request: pytest.FixtureRequest) -> type:
+    if request.param == "ClientBroker":
+        return ClientBroker
     return IBKRApi if request.param == "IBKRApi" else _adapter_class()
 
 
 @pytest.fixture
 def broker(broker_class: type) -> Iterator[Any]:
-    instance = broker_class(MagicMock(spec=Config))
+    config = MagicMock(spec=Config)
+    instance = (ClientBroker(MockIBKRClient(BrokerSettings.from_config(config)), config)
+                if broker_class is ClientBroker else broker_class(config))
     yield instance
     for name in ("close", "disconnect"):
         closer = getattr(instance, name, None)

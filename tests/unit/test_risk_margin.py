@@ -222,3 +222,29 @@ def test_mock_client_what_if_is_deterministic_and_needs_a_connection() -> None:
     r = m.what_if(SimpleNamespace(symbol="AAPL"), SimpleNamespace(totalQuantity=2))
     assert r.init_margin_change == 1000.0 and r.commission == 2.6
     assert r.equity_with_loan_after == 100_000.0 - 2.6
+
+
+def test_client_broker_what_if_asks_its_client_and_places_nothing() -> None:
+    import clock_support
+
+    from src.app.executor import select_spread
+    from src.brokers.client_broker import ClientBroker
+    from src.brokers.mock_market import seed_universe
+
+    clock = clock_support.pinned_clock()
+    mock = MockIBKRClient(clock=clock)
+    seed_universe(mock)
+    broker = ClientBroker(mock, clock=clock)
+    try:
+        assert broker.connect()
+        chosen = select_spread(broker.get_option_chain("AAPL"), "AAPL", "LONG", 230.10)
+        out = broker.what_if_order("AAPL", "LONG", 3, chosen, "LIMIT", 1.25)
+        assert set(out) == WHAT_IF_KEYS
+        assert out["init_margin_change"] == 3 * mock.what_if_margin
+        assert out["commission"] == round(3 * mock.what_if_commission, 2)
+        assert broker.orders == {}
+        mock.inject_error("what_if", 201, "Order rejected - reason:The market is closed")
+        refused = broker.what_if_order("AAPL", "LONG", 3, chosen, "LIMIT", 1.25)
+        assert set(refused) == {"symbol", "error"} and "market is closed" in refused["error"]
+    finally:
+        broker.close()
