@@ -91,7 +91,8 @@ def test_ready_and_metrics_tell_the_truth_through_a_token_reset(stack: dict[str,
     assert not lies, sorted(set(lies))
     times = [a.at for a in gw.connection_attempts()[mark:] if a.outcome == "dropped"]
     gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= BASE - 0.005 and max(gaps) <= CAP + 0.2, gaps
+    # each gap: a backoff delay in [BASE, CAP] + the attempt itself (ms; more on a loaded host)
+    assert min(gaps) >= BASE - 0.005 and max(gaps) <= CAP + 1.0, gaps
     assert gw.restart_state == "logged_out"
 
     gw.release()
