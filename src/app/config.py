@@ -81,6 +81,8 @@ SCHEMA: tuple[_Key, ...] = (
          maximum=7 * 86_400),
     _Key("ibkr", "retention_sweep", "IBKR_RETENTION_SWEEP", float, 600.0, minimum=0.1,
          maximum=86_400),
+    _Key("ibkr", "commission_wait_seconds", "IBKR_COMMISSION_WAIT", float, 5.0, minimum=0,
+         maximum=3600),
     _Key("risk", "max_contracts_per_order", "MAX_CONTRACTS_PER_ORDER", int, 10,
          minimum=1, maximum=10_000),
     _Key("risk", "max_open_orders", "MAX_OPEN_ORDERS", int, 5, minimum=1, maximum=10_000),
@@ -90,6 +92,10 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("trader", "symbols", "SYMBOLS", list, ["AAPL"]),
     _Key("trader", "loop_interval", "LOOP_INTERVAL", float, 0.1, minimum=0.001, maximum=60),
     _Key("trader", "max_attempts", "EXECUTOR_MAX_ATTEMPTS", int, 5, minimum=1, maximum=100),
+    _Key("trader", "partial_fill_policy", "PARTIAL_FILL_POLICY", str, "keep",
+         choices=("keep", "cancel_rest")),
+    _Key("trader", "partial_fill_timeout_seconds", "PARTIAL_FILL_TIMEOUT", float, 60.0,
+         minimum=0, maximum=86_400),
     _Key("service", "broker", "SERVICE_BROKER", str, "auto",
          choices=("auto", "adapter", "placeholder", "mock")),
     _Key("service", "host", "SERVICE_HOST", str, "127.0.0.1"),
@@ -194,12 +200,15 @@ class Config:
     IBKR_ORDER_RETENTION_DAYS: int = 1
     IBKR_TICKER_RETENTION: float = 3600.0
     IBKR_RETENTION_SWEEP: float = 600.0
+    IBKR_COMMISSION_WAIT: float = 5.0
     MAX_CONTRACTS_PER_ORDER: int = 10
     MAX_OPEN_ORDERS: int = 5
     RISK_CHECK_MARGIN: str = "auto"
     SYMBOLS: tuple[str, ...] = ("AAPL",)
     LOOP_INTERVAL: float = 0.1
     EXECUTOR_MAX_ATTEMPTS: int = 5
+    PARTIAL_FILL_POLICY: str = "keep"
+    PARTIAL_FILL_TIMEOUT: float = 60.0
     SERVICE_BROKER: str = "auto"
     SERVICE_HOST: str = "127.0.0.1"
     SERVICE_PORT: int = 8000

@@ -8,7 +8,11 @@ buys the spread (a debit spread is always bought: the signal's direction picks t
 the order's direction is "LONG"). Trades that cannot be sent because the broker is not
 connected are queued and retried by :meth:`process_queued_trades`, which also follows placed
 orders until they reach a final status. Given the :class:`RiskManager`, it asks its
-``check_margin`` (IB's what-if) for the chosen spread and price before sending anything.
+``check_margin`` (IB's what-if) for the chosen spread and price before sending anything. A
+placed order that filled in part and still works is kept working
+(``trader.partial_fill_policy: keep``) or has its rest cancelled once
+``trader.partial_fill_timeout_seconds`` passed since it was first seen partly filled
+(``cancel_rest``); the time comes from the injected clock.
 """
 
 from __future__ import annotations
@@ -17,18 +21,20 @@ import inspect
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from src.app.config import setting
+from src.app.config import ConfigError, setting
 from src.app.risk import RiskManager
 from src.app.signals import Signal
 from src.brokers.base import FINAL_STATUSES, BrokerApi
 from src.models.option import Option, OptionSpread, SpreadType
+from src.utils.clock import SYSTEM_CLOCK, Clock
 from src.utils.logger import log_error, log_info, log_warning
 
 TICK = 0.05  # limit prices are rounded to this increment
 MAX_ATTEMPTS = 5  # queued placement retries before a trade is given up
+PARTIAL_FILL_POLICIES = ("keep", "cancel_rest")
 
 
 @dataclass
@@ -43,6 +49,8 @@ class TradeRecord:
     attempts: int = 0
     error: str | None = None
     order: dict[str, Any] = field(default_factory=dict)  # the broker's last order status
+    partial_since: datetime | None = None  # first seen partly filled and still working
+    rest_cancelled: bool = False  # cancel_rest: the cancel of the rest was sent
 
 
 def round_to_tick(price: float, tick: float = TICK) -> float:
@@ -86,12 +94,21 @@ def select_spread(chain: list[Option], symbol: str, direction: str,
 class TradeExecutor:
     """Places spread orders for signals and follows them (see the module docstring)."""
 
-    def __init__(self, config: object, broker: BrokerApi,
-                 risk: RiskManager | None = None) -> None:
+    def __init__(self, config: object, broker: BrokerApi, risk: RiskManager | None = None,
+                 *, clock: Clock | None = None) -> None:
         self.config = config
         self.broker = broker
         self.risk = risk  # its check_margin runs before each placement
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self.max_attempts: int = setting(config, "EXECUTOR_MAX_ATTEMPTS", MAX_ATTEMPTS)
+        self.partial_policy: str = setting(config, "PARTIAL_FILL_POLICY", "keep")
+        if self.partial_policy not in PARTIAL_FILL_POLICIES:
+            raise ConfigError(f"trader.partial_fill_policy must be one of "
+                              f"{list(PARTIAL_FILL_POLICIES)}, got {self.partial_policy!r}")
+        self.partial_timeout: float = setting(config, "PARTIAL_FILL_TIMEOUT", 60.0)
+        if not 0 <= self.partial_timeout < float("inf"):
+            raise ConfigError("trader.partial_fill_timeout_seconds must be a finite number "
+                              f">= 0, got {self.partial_timeout!r}")
         self.trades: dict[str, TradeRecord] = {}  # by signal id
         self._queue: deque[TradeRecord] = deque()
         self._lock = threading.RLock()
@@ -217,7 +234,33 @@ class TradeExecutor:
                     log_info(f"Order #{record.order_id} {record.status}"
                              + (f" at {status['filled_price']}"
                                 if status.get("filled_price") is not None else ""))
+                    continue
+                due = self._rest_due(record, status)
+            if due:
+                self._cancel_rest(record, status)
         return changed
+
+    def _rest_due(self, record: TradeRecord, status: dict[str, Any]) -> bool:
+        """``cancel_rest``: the working order filled in part long enough ago (lock held)."""
+        filled, remaining = status.get("filled") or 0.0, status.get("remaining") or 0.0
+        if self.partial_policy != "cancel_rest" or record.rest_cancelled \
+                or not (filled > 0 and remaining > 0):
+            return False
+        now = self.clock.now()
+        if record.partial_since is None:
+            record.partial_since = now
+        return (now - record.partial_since).total_seconds() >= self.partial_timeout
+
+    def _cancel_rest(self, record: TradeRecord, status: dict[str, Any]) -> None:
+        if not self.broker.connected:
+            return  # tried again on the next call
+        with self._lock:
+            record.rest_cancelled = True
+        sent = self.broker.cancel_order(record.order_id or "")
+        log_info(f"Order #{record.order_id}: {status.get('filled')} of "
+                 f"{status.get('contracts')} filled after {self.partial_timeout:g}s; "
+                 + ("the rest is cancelled (trader.partial_fill_policy: cancel_rest)" if sent
+                    else "the cancel of the rest was refused; following the order"))
 
     @property
     def queued(self) -> int:

@@ -45,6 +45,7 @@ ORDER_FIELDS: tuple[str, ...] = (
 )
 MARKET_DATA_FIELDS: tuple[str, ...] = (
     "symbol", "timestamp", "last", "bid", "ask", "volume", "high", "low", "close",
+    "data_type",  # an addition: "live" | "frozen" | "delayed" | "delayed_frozen"
 )
 ACCOUNT_FIELDS: tuple[str, ...] = (
     "timestamp", "account_id", "cash_balance", "net_liquidation", "equity_with_loan",

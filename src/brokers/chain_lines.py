@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from src.brokers import translate
 from src.brokers.compat import require_con_id
+from src.brokers.md_permissions import forget_quote
 from src.utils.logger import log_debug
 
 if TYPE_CHECKING:
@@ -188,6 +189,7 @@ class ChainLines:
             if c.conId in lines:  # requested meanwhile by a concurrent call for this symbol
                 continue
             require_con_id(c)
+            forget_quote(ib.ticker(c))  # the library hands a dropped line's ticker out again
             ticker = ib.reqMktData(c, "", False, False)
             lines[c.conId] = (c, ticker)
             if not ready(ticker):

@@ -119,7 +119,7 @@ def option_chain(client: IBKRClientProtocol, symbol: str, clock: Clock) -> list[
                 with contextlib.suppress(BrokerError):  # the line is gone either way
                     client.cancel_market_data(contract)
             ticker = SimpleNamespace(bid=quote.bid, ask=quote.ask, last=quote.last,
-                                     volume=quote.volume,
+                                     volume=quote.volume, data_type=quote.data_type,
                                      modelGreeks=model_greeks(quote, info, spot, clock))
             options.append(translate.option_from_ticker(ticker, contract, symbol))
     options.sort(key=lambda o: (o.expiration, o.option_type, o.strike))

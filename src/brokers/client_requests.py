@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from src.brokers import md_permissions
 from src.brokers.client_types import (
     AccountValue,
     ContractDetailsInfo,
@@ -241,7 +242,9 @@ class ClientRequests:
         ticker = table.get(req_id) if isinstance(table, dict) else None
         for con_id, (_, line) in list(self._lines.items()):
             if ticker is not None and line is ticker and not is_warning(code):
-                self._line_errors[con_id] = error_from_ib(code, message)
+                self._line_errors[con_id] = md_permissions.refusal(
+                    code, message, md_permissions.label(ticker),
+                    self.settings.market_data_type) or error_from_ib(code, message)
                 waiter = self._line_waiters.get(con_id)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from src.brokers.md_permissions import data_type
+
 
 class ConnectionState(StrEnum):
     """The client's view of its gateway session."""
@@ -158,6 +160,7 @@ class Quote:
     ask_size: float | None = None
     volume: float | None = None
     close: float | None = None
+    data_type: str = "live"  # "live" | "frozen" | "delayed" | "delayed_frozen" (marketDataType)
 
     @classmethod
     def from_ticker(cls, ticker: Any, contract: Any, now: datetime) -> Quote:
@@ -170,7 +173,8 @@ class Quote:
             bid_size=_num(getattr(ticker, "bidSize", None)),
             ask_size=_num(getattr(ticker, "askSize", None)),
             volume=_num(getattr(ticker, "volume", None)),
-            close=_num(getattr(ticker, "close", None)))
+            close=_num(getattr(ticker, "close", None)),
+            data_type=data_type(ticker))
 
 
 @dataclass(frozen=True, slots=True)

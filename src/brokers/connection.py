@@ -45,8 +45,11 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 def _settle(task: asyncio.Future[Any]) -> None:
     """Cancel ``task`` if it still runs and retrieve its outcome, so a connect attempt abandoned
     mid-handshake never ends as "Task exception was never retrieved"."""
-    if not task.done():
-        task.cancel()
+    if task.done():  # retrieve now: a done callback runs only if the loop turns once more,
+        if not task.cancelled():  # and a closing adapter may stop the loop first
+            task.exception()
+        return
+    task.cancel()
     task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
 
 

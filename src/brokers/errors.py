@@ -10,11 +10,13 @@ This module names those codes in ``Final`` frozensets and maps them onto one exc
     │   ├── NotConnected  (also ValueError)  the adapter is not connected: nothing was sent
     │   ├── RequestTimeout                   the gateway did not answer in time
     │   ├── PacingViolation                  100 / 162 (pacing) / 101 (too many tickers)
+    │   ├── CompetingLiveSession             10197: a live session elsewhere holds the data
     │   └── OrderInterrupted (also RuntimeError) place_order cut by a connection loss / timeout:
     │                                        "Order placement failed: …"; retry with the same
     │                                        order_ref (idempotent) to never get a second order
     └── NonRetryableError                    the same request will fail again
         ├── ContractNotFound                 200
+        ├── MarketDataNotPermitted           354 / 10089 / 10090 / 10168: not subscribed
         ├── OrderRejected (also RuntimeError) 201, 103, 110, 161, 10147 …
         │                                    "Order placement failed: …"
         ├── ReadOnlyViolation (also ValueError) orders refused: the adapter is read-only
@@ -59,10 +61,15 @@ ORDER_REJECTED: Final = frozenset(
 )
 """The order (or its cancel) was refused (201 rejected, 103 duplicate id, 110 bad price
 increment, 161 cancel of a finished order, 10147 cancel of an unknown order, …)."""
+MARKET_DATA_NOT_SUBSCRIBED: Final = frozenset({354, 10089, 10090, 10168})
+"""Market data refused: not subscribed (354; 10089 / 10090 "...Delayed market data is
+available."; 10168 "...Delayed market data is not enabled.")."""
+COMPETING_LIVE_SESSION: Final = frozenset({10197})
+"""No market data during a competing live session (the live user logged in elsewhere)."""
 ORDER_CANCELLED: Final = frozenset({202})
 """Order cancelled — the confirmation of a cancel, not a failure."""
 WARNINGS: Final = frozenset(
-    {165, 202, 399, 404, 434, 492, 10167, 10168, 2100, 2101, 2102, 2107, 2108, 2109, 2119,
+    {165, 202, 399, 404, 434, 492, 10167, 2100, 2101, 2102, 2107, 2108, 2109, 2119,
      2137, 2150, 2158, 2168, 2169}
     | set(range(2100, 2200))
 )
@@ -126,6 +133,10 @@ class PacingViolation(RetryableError):
     """IB pacing limit or market-data-line limit hit."""
 
 
+class CompetingLiveSession(RetryableError):
+    """No market data while the account's live session (elsewhere) holds it (10197)."""
+
+
 class OrderInterrupted(RetryableError, RuntimeError):
     """``place_order`` was cut short by a connection loss or a timeout (not refused).
 
@@ -140,6 +151,11 @@ class OrderInterrupted(RetryableError, RuntimeError):
 
 class ContractNotFound(NonRetryableError):
     """IB has no security definition for the contract (code 200)."""
+
+
+class MarketDataNotPermitted(NonRetryableError):
+    """IB refused market data: no subscription (354, 10089, 10090, 10168); the message names the
+    setting that accepts delayed data (:mod:`src.brokers.md_permissions`)."""
 
 
 class OrderRejected(NonRetryableError, RuntimeError):
@@ -175,6 +191,10 @@ def error_from_ib(code: int, message: str) -> BrokerError:
         return ContractNotFound(text, code)
     if code in ORDER_REJECTED:
         return OrderRejected(text, code)
+    if code in MARKET_DATA_NOT_SUBSCRIBED:
+        return MarketDataNotPermitted(text, code)
+    if code in COMPETING_LIVE_SESSION:
+        return CompetingLiveSession(text, code)
     if code in WARNINGS or code in DATA_FARM_DOWN or code in DATA_FARM_OK:
         return RetryableError(text, code)
     return NonRetryableError(text, code)

@@ -194,6 +194,7 @@ class IBKRApi:
                 "volume": 1_000_000 + 10_000 * self._tick,
                 "high": round(base * (1 + PATH_AMPLITUDE), 2),
                 "low": round(base * (1 - PATH_AMPLITUDE), 2), "close": base,
+                "data_type": "live",  # an addition: the placeholder's quotes are "live"
             }
 
     def get_option_chain(self, symbol: str) -> list[Option]:
@@ -348,7 +349,9 @@ class IBKRApi:
             commissions.append({"execution_id": exec_id, "commission": commission,
                                 "currency": "USD", "realized_pnl": realized})
         order.update(status="Filled", filled=float(order["contracts"]), remaining=0.0,
-                     filled_price=round(long_px - short_px, 2), fill_time=when)
+                     filled_price=round(long_px - short_px, 2), fill_time=when,
+                     fills_settled=float(order["contracts"]), commission_pending=0,
+                     commission=round(sum(c["commission"] for c in commissions), 6))
         log_info(f"Order #{order_id} filled: {qty} x {spread.spread_type} at "
                  f"{order['filled_price']:.2f}")
 

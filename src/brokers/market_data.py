@@ -3,7 +3,9 @@
 * ``quote(symbol)``: qualify once (cached), keep one streaming ``reqMktData`` line per symbol;
   the first call waits on the ticker's ``updateEvent`` until bid/ask/last are present (bounded by
   the request timeout: returns what it has at the deadline); later calls read the live ticker.
-  A gateway error for the line (e.g. 200, 354) ends the wait at once and drops the line.
+  A gateway error for the line (e.g. 200, 354) ends the wait at once and drops the line; a
+  market-data refusal (354 / 10089 / 10090 / 10168 / 10197: :mod:`~src.brokers.md_permissions`)
+  becomes an error naming the code and ``ibkr.market_data_type``, and drops even a primed line.
 * ``option_chain(symbol)``: secdef params → nearest expirations → one wildcard
   ``reqContractDetails`` per expiration (concurrent; when an answer is empty, an error or
   lacks wanted strikes, the missing contracts are built from the secdef parameters and
@@ -27,16 +29,23 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
-from src.brokers import chain_fallback, translate
+from src.brokers import chain_fallback, md_permissions, translate
 from src.brokers.chain_lines import ChainLines
 from src.brokers.compat import Option as IBOption
 from src.brokers.compat import Stock, qualified, require_con_id
-from src.brokers.errors import BrokerError, ContractNotFound, error_from_ib, is_warning
+from src.brokers.errors import (
+    BrokerError,
+    CompetingLiveSession,
+    ContractNotFound,
+    MarketDataNotPermitted,
+    error_from_ib,
+    is_warning,
+)
 from src.brokers.ib_loop import ib_request
 from src.brokers.pacing import BulkPacer
 from src.models.option import Option
 from src.utils.clock import trading_date, wall_now
-from src.utils.logger import log_debug, log_info, log_warning
+from src.utils.logger import log_debug, log_error, log_info, log_warning
 from src.utils.market_calendar import first_live_expiry
 
 if TYPE_CHECKING:
@@ -74,6 +83,7 @@ class MarketDataService:
         self.unlisted: set[tuple[str, str, float, str, date]] = set()  # failed to qualify
         self.chain_lines = ChainLines(self, chain_stream_lines, chain_stream_idle)
         self.pacer = BulkPacer(lambda: self.settings.max_rate)  # leaves room for orders
+        self.refusals = md_permissions.Refusals()  # snapshot / option lines IB refused
 
     # --- contracts ------------------------------------------------------------------------------
 
@@ -108,6 +118,7 @@ class MarketDataService:
                and self.chain_lines.drop_lru()):
             pass  # a stock stream outranks retained option lines
         require_con_id(contract)
+        md_permissions.forget_quote(self.client.ib.ticker(contract))  # a dropped line's ticker
         ticker = self.client.ib.reqMktData(contract, "", False, False)
         stream = Stream(symbol, contract, ticker)
         self.streams[symbol] = stream
@@ -148,25 +159,36 @@ class MarketDataService:
             log_info(f"Resubscribed {len(self.streams)} market data streams")
 
     def on_error(self, req_id: int, code: int, message: str) -> bool:
-        """A gateway error: if it belongs to one of our streams, end its wait. True if handled."""
+        """A gateway error: if it belongs to one of our streams, end its wait. True if handled.
+        A market-data refusal is remembered for the snapshot / option line it refused and
+        drops a stock stream at once (a refused line stays silent forever)."""
         if is_warning(code):
             return False
+        ticker = self._ticker_for_req(req_id)
+        refused = None if ticker is None else md_permissions.refusal(
+            code, message, md_permissions.label(ticker), self.settings.market_data_type)
+        con_id = getattr(getattr(ticker, "contract", None), "conId", None)
+        if refused is not None and isinstance(con_id, int):
+            self.refusals.add(con_id, refused)
         if self.chain_lines.on_error(req_id):
             return True
         stream = self._stream_for_req(req_id)
         if stream is None:
-            return False
-        stream.error = error_from_ib(code, message)
+            return refused is not None
+        stream.error = refused or error_from_ib(code, message)
         if stream.waiter is not None and not stream.waiter.done():
             stream.waiter.set_exception(stream.error)
+        elif refused is not None:  # a primed stream: gone now, the next quote asks again
+            log_error(f"Market data stream for {stream.symbol} dropped: {refused}")
+            self.unsubscribe(stream.symbol)
         return True
 
+    def _ticker_for_req(self, req_id: int) -> Any:
+        table = getattr(getattr(self.client.ib, "wrapper", None), "reqId2Ticker", None)
+        return table.get(req_id) if isinstance(table, dict) else None
+
     def _stream_for_req(self, req_id: int) -> Stream | None:
-        wrapper = getattr(self.client.ib, "wrapper", None)
-        table = getattr(wrapper, "reqId2Ticker", None)
-        if not isinstance(table, dict):
-            return None
-        ticker = table.get(req_id)
+        ticker = self._ticker_for_req(req_id)
         if ticker is None:
             return None
         for stream in self.streams.values():
@@ -257,6 +279,7 @@ class MarketDataService:
             listings[exp] = chain_fallback.usable(result)
         await self._fill_from_secdef(symbol, listings, all_strikes, price, preferred[0])
         wanted = [c for exp in expirations for c in self._pick(listings[exp], price)]
+        self.refusals.clear([c.conId for c in wanted])
         budget = MAX_SNAPSHOT_LINES - MIN_SNAPSHOT_LINES
         if self.chain_lines.make_room(symbol, len(wanted), budget):
             tickers = await self.chain_lines.tickers(symbol, wanted)
@@ -271,6 +294,11 @@ class MarketDataService:
                 options.append(translate.option_from_ticker(ticker, contract, symbol))
             except (ValueError, TypeError, AttributeError) as exc:
                 log_warning(f"Skipping option {getattr(contract, 'localSymbol', contract)}: {exc}")
+        refused = self.refusals.take([c.conId for c in wanted])
+        if refused and not options:
+            raise refused[0]
+        if refused:
+            log_warning(f"Option chain {symbol}: {len(refused)} options refused: {refused[0]}")
         options.sort(key=lambda o: (o.expiration, o.option_type, o.strike))
         log_info(f"Retrieved {len(options)} options for {symbol}")
         return options
@@ -280,6 +308,8 @@ class MarketDataService:
             await self.quote(symbol)
             stream = self.streams.get(symbol)
             price = translate.underlying_price(stream.ticker) if stream else None
+        except (MarketDataNotPermitted, CompetingLiveSession):
+            raise  # no data for the symbol: the chain fails at once, naming why
         except BrokerError as exc:
             log_warning(f"No underlying quote for {symbol}: {exc}")
             price = None
@@ -384,6 +414,8 @@ class MarketDataService:
                     partial = ib.ticker(contract)
                     log_debug(f"Snapshot timeout for {getattr(contract, 'localSymbol', '')}")
                     return partial
+                if self.refusals.has(contract.conId):
+                    return None  # refused: an empty ticker, not a quote of zeros
                 return tickers[0] if tickers else None
 
         results = await asyncio.gather(*(one(c) for c in contracts), return_exceptions=True)

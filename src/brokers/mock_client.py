@@ -95,6 +95,7 @@ class MockIBKRClient:
         self._executions: list[Execution] = []
         self._positions: dict[int, Position] = {}
         self._quotes: dict[str, tuple[float | None, float | None, float | None]] = {}
+        self._data_types: dict[str, str] = {}
         self._vols: dict[str, float] = {}
         self._contracts: dict[int, ContractInfo] = {}  # conId -> what qualify() answered
         self.subscriptions: dict[int, ContractInfo] = {}
@@ -123,10 +124,13 @@ class MockIBKRClient:
         self._errors.setdefault(method, deque()).append(error_from_ib(code, message))
 
     def set_quote(self, symbol: str, bid: float | None, ask: float | None,
-                  last: float | None, *, vol: float = DEFAULT_VOL) -> None:
-        """Quote ``symbol``; its options are priced at ``vol`` (see the module doc)."""
+                  last: float | None, *, vol: float = DEFAULT_VOL,
+                  data_type: str = "live") -> None:
+        """Quote ``symbol``; its options are priced at ``vol`` (see the module doc) and carry
+        its ``data_type`` ("live", "delayed" …)."""
         self._quotes[symbol] = (bid, ask, last)
         self._vols[symbol] = vol
+        self._data_types[symbol] = data_type
 
     # --- protocol: connection ------------------------------------------------------------------
 
@@ -368,7 +372,8 @@ class MockIBKRClient:
         if is_option(contract) and not is_wildcard(contract) and spot is not None:
             bid, ask, last = option_prices(contract, spot, self._vols.get(symbol, DEFAULT_VOL),
                                            self.clock)
-        return Quote(info, bid, ask, last, self.clock.now())
+        return Quote(info, bid, ask, last, self.clock.now(),
+                     data_type=self._data_types.get(symbol, "live"))
 
     def cancel_market_data(self, contract: Any) -> bool:
         con_id = getattr(contract, "conId", 0) or self.con_id_of(contract)

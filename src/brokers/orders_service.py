@@ -59,7 +59,7 @@ class OrderService:
         self._ack: dict[str, asyncio.Future[None]] = {}
         self._cancel: dict[str, list[asyncio.Future[bool]]] = {}  # concurrent cancels share one
         self._placing: dict[str, asyncio.Future[str]] = {}  # orderRef -> first call's outcome
-        self.fills = FillBook()  # executions and commissions merged into the records
+        self.fills = FillBook(client)  # executions and commissions merged into the records
 
     # --- lookup ---------------------------------------------------------------------------------
 
@@ -254,8 +254,8 @@ class OrderService:
     # --- status / events ----------------------------------------------------------------------
 
     def refresh(self, order_id: str, fills: list[Any] | None = None) -> None:
-        """Copy the live Trade's status and ``fills`` (default: the Trade's fills not merged yet)
-        into the record; fills already recorded are skipped (by execId)."""
+        """The live Trade's status and ``fills`` (default: those not merged yet) into the record
+        (see order_fills: dedup by execId, corrections, settling, fills the Trade lacks)."""
         trade = self.trades.get(order_id)
         if trade is None:
             return
@@ -266,8 +266,7 @@ class OrderService:
             self._apply_status(record, trade)
             if fills is None:
                 fills = self.fills.unmerged(order_id, trade)
-            if fills:
-                self.fills.merge(record, fills, order_id)
+            self.fills.update(order_id, record, fills)
 
     def _apply_status(self, record: dict[str, Any], trade: Any) -> None:
         """The Trade's OrderStatus into ``record`` (lock held); the clock is read only when

@@ -52,6 +52,7 @@ CONFIG_KEYS: Final[dict[str, str]] = {
     "IBKR_ORDER_RETENTION_DAYS": "ibkr.order_retention_days",
     "IBKR_TICKER_RETENTION": "ibkr.ticker_retention",
     "IBKR_RETENTION_SWEEP": "ibkr.retention_sweep",
+    "IBKR_COMMISSION_WAIT": "ibkr.commission_wait_seconds",
 }
 
 LIVE_PORTS: Final = frozenset({7496, 4001})
@@ -109,6 +110,7 @@ class BrokerSettings:
     order_retention_days: int = 1
     ticker_retention: float = 3600.0
     retention_sweep: float = 600.0
+    commission_wait: float = 5.0  # a fill is settled without its commission report after this
 
     def __post_init__(self) -> None:
         self._validate()
@@ -141,7 +143,8 @@ class BrokerSettings:
             ("chain_expirations", 1, 52), ("chain_strikes", 1, 100), ("max_streams", 1, 1000),
             ("chain_stream_lines", 0, 1000), ("chain_stream_idle", 0.01, 86_400 * 7),
             ("max_contracts", 1, 10**6), ("order_retention_days", 0, 3650),
-            ("ticker_retention", 0, 7 * 86_400), ("retention_sweep", 0.1, 86_400))
+            ("ticker_retention", 0, 7 * 86_400), ("retention_sweep", 0.1, 86_400),
+            ("commission_wait", 0, 3600))
         for name, low, high in ranges:
             value = getattr(self, name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -184,6 +187,7 @@ CONFIG_ATTRS: Final[dict[str, str]] = {
     "allow_live": "ALLOW_LIVE", "client_library": "IBKR_CLIENT_LIBRARY",
     "order_retention_days": "IBKR_ORDER_RETENTION_DAYS",
     "ticker_retention": "IBKR_TICKER_RETENTION", "retention_sweep": "IBKR_RETENTION_SWEEP",
+    "commission_wait": "IBKR_COMMISSION_WAIT",
 }
 
 

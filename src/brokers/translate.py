@@ -1,14 +1,14 @@
 """Pure translation between ib_insync objects and the contract's dicts / models.
 
 No I/O, no state, no clocks (callers pass ``now``): every function is unit-tested alone
-(tests/unit/test_translate.py). Lookup tables are module constants.
+(tests/unit/test_translate.py); lookup tables are module constants.
 
 IB conventions handled here:
 
 * unset prices are ``nan`` (ib_insync) and sometimes ``-1`` (IB "no quote") or
   ``1.7976931348623157e308`` (UNSET_DOUBLE) → ``None`` in market data dicts, ``0.0`` in ``Option``;
-* ``OptionComputation`` has no ``rho`` → ``Option.rho`` is ``0.0``;
-* account values are strings, per currency → floats, USD (or currency-less) rows only.
+* ``OptionComputation`` has no ``rho`` → ``Option.rho`` is ``0.0``; account values are strings,
+  per currency → floats, USD (or currency-less) rows only; ``data_type`` from marketDataType.
 
 ib_insync 0.9.86 and ib_async 2.x differ here (the rules live in
 :mod:`src.brokers.compat`, tested in tests/unit/test_client_library.py):
@@ -44,6 +44,7 @@ from src.brokers.compat import (
     utc_time,
 )
 from src.brokers.compat import Option as IBOption
+from src.brokers.md_permissions import data_type
 from src.models.option import Option, OptionSpread
 
 UNSET_DOUBLE: Final = 1.7976931348623157e308
@@ -201,6 +202,7 @@ def market_data(symbol: str, ticker: Any, now: datetime) -> dict[str, Any]:
     data: dict[str, Any] = {"symbol": symbol, "timestamp": now.isoformat()}
     for name in MARKET_FIELDS:
         data[name] = clean(getattr(ticker, name, None))
+    data["data_type"] = data_type(ticker)  # an addition to the contract's keys
     return data
 
 
@@ -250,9 +252,7 @@ def option_from_ticker(ticker: Any, contract: Any, underlying: str) -> Option:
         volume=int(volume) if volume is not None and volume > 0 else 0,
         open_interest=int(oi) if oi is not None and oi > 0 else 0,
         implied_volatility=iv if iv is not None else 0.0,
-        rho=0.0,
-        **values,
-    )
+        rho=0.0, data_type=data_type(ticker), **values)
 
 
 def nearest_strikes(strikes: Iterable[float], price: float, count: int) -> list[float]:

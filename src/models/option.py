@@ -15,6 +15,8 @@ OptionType = Literal["call", "put"]
 SpreadType = Literal["BULL_CALL", "BEAR_PUT"]
 
 OPTION_TYPES: frozenset[str] = frozenset({"call", "put"})
+DATA_TYPES: frozenset[str] = frozenset({"live", "frozen", "delayed", "delayed_frozen"})
+"""What an Option's quote is: IB's market data types (delayed ones need no subscription)."""
 SPREAD_TYPES: frozenset[str] = frozenset({"BULL_CALL", "BEAR_PUT"})
 
 
@@ -33,7 +35,9 @@ def _finite(
 
 @dataclass(frozen=True)
 class Option:
-    """One listed option with its quote and model greeks (0.0 where unknown)."""
+    """One listed option with its quote and model greeks (0.0 where unknown); ``data_type``
+    says whether the quote is live or delayed (an addition to the contract, last so positional
+    construction is unchanged)."""
 
     symbol: str
     underlying: str
@@ -51,6 +55,7 @@ class Option:
     theta: float = 0.0
     vega: float = 0.0
     rho: float = 0.0
+    data_type: str = "live"
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol.strip():
@@ -70,6 +75,9 @@ class Option:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
         for name in ("implied_volatility", "delta", "gamma", "theta", "vega", "rho"):
             _finite(name, getattr(self, name))
+        if self.data_type not in DATA_TYPES:
+            raise ValueError(f"data_type must be one of {sorted(DATA_TYPES)}, "
+                             f"got {self.data_type!r}")
 
     @property
     def right(self) -> str:

@@ -80,6 +80,7 @@ class QuoteOut(_Out):
     high: float | None = None
     low: float | None = None
     close: float | None = None
+    data_type: str = Field(default="live", description="live, frozen, delayed or delayed_frozen")
 
 
 class OptionOut(_Out):
@@ -99,6 +100,7 @@ class OptionOut(_Out):
     theta: float = 0.0
     vega: float = 0.0
     rho: float = 0.0
+    data_type: str = Field(default="live", description="live, frozen, delayed or delayed_frozen")
 
 
 class ChainOut(_Out):

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from src.simulator.entitlements import Entitlements
 from src.simulator.market import Market, load_universe
 from src.simulator.marketdata import MarketData
 from src.simulator.restarts import ConnectionAttempt, RestartFaults
@@ -50,6 +51,7 @@ class GatewayRuntime:
         self.accounts = list(accounts)
         self.engine = (engine_factory or default_engine)(self.market, self.accounts)
         self.marketdata = MarketData(self.market, max_lines=max_lines)
+        self.marketdata.entitlements = Entitlements(uni["stocks"])  # `market_data:` per stock
         self.loop = asyncio.get_running_loop()
         self.server = GatewayServer(
             self.engine, self.accounts, components=[self.marketdata], port=port,
@@ -266,8 +268,56 @@ class SimulatedGateway:
         ("error") or only the 3 lowest strikes ("truncate"); ``None`` heals."""
         self.call(self.runtime.server.refuse_wildcard_details, symbol, mode)
 
+    def set_fill_rules(self, *, partial: bool | None = None, max_slice: int | None = None,
+                       exec_before_open_order: bool | None = None,
+                       corrections: bool | None = None,
+                       late_commissions: bool | None = None) -> None:
+        """Switch the engine's fill behaviour (``src.simulator.fills.FillRules``; ``None``
+        leaves a switch as it is): ``partial`` fills in seeded slices of 1..``max_slice`` lots
+        (0: up to what remains), one per market step; ``exec_before_open_order`` sends a fill
+        made at placement before the order's first openOrder/orderStatus; ``corrections``
+        corrects each order's first part (execId ``.01`` → ``.02``) on the next step;
+        ``late_commissions`` sends commission reports one market step after their fills."""
+        if max_slice is not None and max_slice < 0:
+            raise ValueError(f"max_slice must be >= 0, got {max_slice!r}")
+
+        def apply() -> None:
+            engine: Any = self.runtime.engine  # the OrderEngine
+            rules = engine.fill_rules
+            for name, value in (("partial", partial), ("max_slice", max_slice),
+                                ("exec_before_open_order", exec_before_open_order),
+                                ("corrections", corrections),
+                                ("late_commissions", late_commissions)):
+                if value is not None:
+                    setattr(rules, name, value)
+
+        self.call(apply)
+
+    def step(self, count: int = 1) -> None:
+        """Run ``count`` market steps now (prices move, resting orders fill a part each) —
+        for tests that start the gateway with a long ``step_seconds`` and drive it."""
+        def run() -> None:
+            for _ in range(count):
+                self.runtime.market.step()
+                self.runtime.server.on_step()
+
+        self.call(run)
+
     def set_price(self, symbol: str, price: float) -> None:
         self.call(self.runtime.market.set_price, symbol, price)
+
+    def set_entitlement(self, symbol: str, level: str, code: int | None = None,
+                        options: str | None = None) -> None:
+        """Market-data permission of ``symbol`` and its options: "live" (default), "delayed"
+        (delayed only) or "none"; ``code`` picks IB's refusal of a live request, ``options`` a
+        level of its own for the options (see :mod:`src.simulator.entitlements`). Applies to
+        new requests."""
+        self.call(self.runtime.marketdata.set_entitlement, symbol, level, code, options)
+
+    def set_competing_session(self, on: bool = True) -> None:
+        """A competing live session: every market-data request gets 10197, open lines one
+        10197 and silence; ``False`` ends it (new requests are served again)."""
+        self.call(self.runtime.marketdata.set_competing_session, on)
 
     def stats(self) -> dict[str, Any]:
         return self.call(self.runtime.stats)

@@ -119,6 +119,7 @@ class Market:
         if self.step_seconds <= 0:
             raise ValueError("universe: step_seconds must be > 0")
         self.step_volatility = float(uni.get("step_volatility", 0.0004))
+        self.seed = seed  # other seeded streams (the fill rules) derive from it
         self.rng = random.Random(seed)
         self.version = 0
         self.contracts: dict[int, SimContract] = {}

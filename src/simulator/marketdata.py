@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from src.simulator import wire
+from src.simulator.entitlements import DELAYED_TICK, Entitlements
 from src.simulator.faults import ERROR_TEXTS
 from src.simulator.market import OPTION_EXCHANGES, STOCK_EXCHANGES, Market, Quote
 from src.simulator.server import Handler, Session
@@ -29,6 +30,8 @@ class Line:
     contract: SimContract | None  # None for a BAG
     legs: list[tuple[SimContract, int, int]] = field(default_factory=list)  # (leg, ratio, ±1)
     last: Quote | None = None
+    delayed: bool = False  # served delayed ticks (66-76, 80-83)
+    silent: bool = False  # refused (no permission): registered, never ticks
 
 
 def parse_contract(args: list[str], i: int) -> tuple[dict[str, str], int]:
@@ -48,6 +51,14 @@ def _num(s: str, name: str) -> float:
 
 
 WILDCARD_FAULTS = ("empty", "error", "truncate")
+_LIVE_TICK = {k: k for k in DELAYED_TICK}
+
+
+def _error(s: Session, req_id: int, code: int, text: str) -> bytes:
+    """An error message (4) for ``req_id``, encoded the way Session.send_error sends it."""
+    if s.server_version >= 166:
+        return wire.encode_fields(4, 2, req_id, code, text, "")
+    return wire.encode_fields(4, 2, req_id, code, text)
 
 
 class MarketData:
@@ -60,6 +71,7 @@ class MarketData:
         self.max_lines_seen = 0
         self.snapshots_served = 0
         self.wildcard_faults: dict[str, str] = {}  # symbol -> "empty" | "error" | "truncate"
+        self.entitlements = Entitlements()
 
     def handlers(self) -> dict[int, Handler]:
         return {1: self.req_mkt_data, 2: self.cancel_mkt_data, 9: self.req_contract_details,
@@ -195,16 +207,49 @@ class MarketData:
             return
         line = Line(s, req_id, contract, legs)
         self.max_lines_seen = max(self.max_lines_seen, len(self.lines) + 1)
+        answer = self.entitlements.answer(
+            [(c.symbol, c.sec_type) for c in ([contract] if contract else [c for c, _, _ in legs])],
+            s.market_data_type)
         msgs: list[bytes] = []
-        if s.market_data_type != 1:
-            msgs.append(wire.encode_fields(58, 1, req_id, s.market_data_type))
-        self._ticks(line, msgs)
+        if answer.error is not None:
+            msgs.append(_error(s, req_id, *answer.error))
+        if answer.served is None:
+            line.silent = True
+        else:
+            if s.market_data_type != 1:
+                msgs.append(wire.encode_fields(58, 1, req_id, answer.served))
+            line.delayed = answer.served in (3, 4)
+            self._ticks(line, msgs)
         if snapshot or regulatory:
             msgs.append(wire.encode_fields(57, 1, req_id))
             self.snapshots_served += 1
         else:
             self.lines[(s.session_id, req_id)] = line
         s.send_raw(b"".join(msgs))
+
+    def set_entitlement(self, symbol: str, level: str, code: int | None = None,
+                        options: str | None = None) -> None:
+        """``symbol``'s market-data permission (see :mod:`~src.simulator.entitlements`)."""
+        if symbol.upper() not in self.market.stocks:
+            raise ValueError(f"symbol: unknown {symbol!r}")
+        self.entitlements.set(symbol, level, code, options)
+
+    def set_competing_session(self, on: bool) -> None:
+        """A competing live session on (every request then gets 10197; open lines get 10197
+        once and fall silent, as IB stops them) or off (new requests are served again)."""
+        self.entitlements.competing_session = on
+        if not on:
+            return
+        code, text = self.entitlements.answer((), 1).error or (10197, "")
+        per_session: dict[int, tuple[Session, list[bytes]]] = {}
+        for line in self.lines.values():
+            if line.silent or line.session.closed:
+                continue
+            line.silent = True
+            entry = per_session.setdefault(line.session.session_id, (line.session, []))
+            entry[1].append(_error(line.session, line.req_id, code, text))
+        for session, msgs in per_session.values():
+            session.send_raw(b"".join(msgs))
 
     def cancel_mkt_data(self, s: Session, args: list[str]) -> None:
         req_id = int(args[1])
@@ -229,24 +274,25 @@ class MarketData:
         p = line.last
         r = line.req_id
         enc = wire.encode_fields
+        t = DELAYED_TICK if line.delayed else _LIVE_TICK
         if p is None or q.bid != p.bid or q.bid_size != p.bid_size:
-            out.append(enc(1, 6, r, 1, q.bid, q.bid_size, 0))
+            out.append(enc(1, 6, r, t[1], q.bid, q.bid_size, 0))
         if p is None or q.ask != p.ask or q.ask_size != p.ask_size:
-            out.append(enc(1, 6, r, 2, q.ask, q.ask_size, 0))
+            out.append(enc(1, 6, r, t[2], q.ask, q.ask_size, 0))
         if p is None or q.last != p.last or q.last_size != p.last_size:
-            out.append(enc(1, 6, r, 4, q.last, q.last_size, 0))
+            out.append(enc(1, 6, r, t[4], q.last, q.last_size, 0))
         if q.high and (p is None or q.high != p.high):
-            out.append(enc(1, 6, r, 6, q.high, 0, 0))
+            out.append(enc(1, 6, r, t[6], q.high, 0, 0))
         if q.low and (p is None or q.low != p.low):
-            out.append(enc(1, 6, r, 7, q.low, 0, 0))
+            out.append(enc(1, 6, r, t[7], q.low, 0, 0))
         if q.close and (p is None or q.close != p.close):
-            out.append(enc(1, 6, r, 9, q.close, 0, 0))
+            out.append(enc(1, 6, r, t[9], q.close, 0, 0))
         if q.volume and (p is None or q.volume != p.volume):
-            out.append(enc(2, 6, r, 8, q.volume))
+            out.append(enc(2, 6, r, t[8], q.volume))
         g = q.greeks
         if g is not None and (p is None or p.greeks != g):
             for tick, price in ((10, q.bid), (11, q.ask), (12, q.last), (13, g.price)):
-                out.append(enc(21, r, tick, 0, q.implied_vol, g.delta, price, 0.0, g.gamma,
+                out.append(enc(21, r, t[tick], 0, q.implied_vol, g.delta, price, 0.0, g.gamma,
                                g.vega, g.theta, q.und_price))
         line.last = q
 
@@ -254,7 +300,7 @@ class MarketData:
         """Push changed quotes to every streaming line (one write per session)."""
         per_session: dict[int, tuple[Session, list[bytes]]] = {}
         for line in self.lines.values():
-            if line.session.closed:
+            if line.session.closed or line.silent:
                 continue
             entry = per_session.get(line.session.session_id)
             if entry is None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from src.simulator import order_codec as codec
 from src.simulator.account import AccountBook, MarketView, PositionState
 from src.simulator.account_feed import AccountFeed
+from src.simulator.fills import Correction, FillMaker, FillRules, send_deferred
 from src.simulator.order_codec import req_int as _int
 from src.simulator.order_codec import req_str as _str
 from src.simulator.types import OrderRequest, SimContract, SimFill, SimOrder
@@ -61,6 +62,9 @@ class OrderEngine:
         self._sessions: dict[int, Session] = {}
         self._auto_bind: set[int] = set()
         self.feed = AccountFeed(self.book, self.accounts, self._sessions, self.clock, monotonic)
+        self.fill_rules = FillRules(seed=int(getattr(market, "seed", 0) or 0))
+        self.fill_maker = FillMaker()
+        self._corrected: set[int] = set()  # permIds whose first slice was corrected
 
     # ------------------------------------------------------------ seam API
     def handlers(self) -> dict[int, Handler]:
@@ -99,6 +103,8 @@ class OrderEngine:
         self.feed.push_account(account)
 
     def on_prices(self) -> None:
+        if self.fill_maker.pending or self.fill_maker.late:
+            send_deferred(self)
         for order in list(self.orders.values()):
             if order.status not in FINAL_STATUSES:
                 self._try_fill(order)
@@ -142,10 +148,16 @@ class OrderEngine:
             self._send_to_owner(order, codec.encode_order_status(order))
             return
         order.status = "Submitted"
-        self._send_open_order(order)
-        self._send_to_owner(order, codec.encode_order_status(order))
         log_debug(f"sim order {oid} perm {order.perm_id} accepted: {req.action} "
                   f"{req.total_quantity} {req.contract.symbol} {req.order_type}")
+        if self.fill_rules.exec_before_open_order:  # a fill now reaches the client first
+            order.announced = False
+            self._try_fill(order)
+            if not order.announced:
+                self._announce(order)
+            return
+        self._send_open_order(order)
+        self._send_to_owner(order, codec.encode_order_status(order))
         self._try_fill(order)
 
     def _validate(self, req: OrderRequest) -> str | None:
@@ -288,7 +300,7 @@ class OrderEngine:
                 return
             if req.action == "SELL" and price < req.lmt_price - 1e-9:
                 return
-        self._fill(order, price)
+        self._fill(order, price, self.fill_rules.slice(order.remaining))
 
     def _commission(self, req: OrderRequest) -> float:
         total = 0.0
@@ -307,32 +319,18 @@ class OrderEngine:
                 out.append((c, leg.ratio * req.total_quantity))
         return out
 
-    def _fill(self, order: SimOrder, price: float) -> None:
+    def _fill(self, order: SimOrder, price: float, qty: float | None = None) -> None:
+        """Fill ``qty`` (default: all that remains) at ``price``: executions (BAG-level then
+        per leg), orderStatus, openOrder, commission reports — or, for an order not announced
+        yet under ``exec_before_open_order``, the executions and reports before the rest."""
         req = order.request
-        qty = order.remaining
+        qty = order.remaining if qty is None else min(qty, order.remaining)
         now = self.clock.now().astimezone(UTC)
-        stamp = now.strftime("%Y%m%d  %H:%M:%S")
         self._exec_seq += 1
-        base = f"0000e0d5.{int(now.timestamp()):08x}.{self._exec_seq:02d}"
-        side = "BOT" if req.action == "BUY" else "SLD"
         legs = self._leg_prices(req)
-        fills: list[SimFill] = []
-
-        def make(contract: SimContract, fill_side: str, shares: float, px: float,
-                 n: int) -> SimFill:
-            return SimFill(exec_id=f"{base}.{n:02d}", order_id=req.order_id,
-                           perm_id=order.perm_id, client_id=order.client_id,
-                           contract=contract, side=fill_side, shares=shares, price=px,
-                           time=stamp, account=req.account, cum_qty=shares, avg_price=px,
-                           order_ref=req.order_ref)
-
-        if legs is None:
-            fills.append(make(req.contract, side, qty, price, 1))
-        else:
-            fills.append(make(req.contract, side, qty, price, 1))  # combo-level execution
-            for n, (contract, action, ratio, px) in enumerate(legs, start=2):
-                fills.append(make(contract, "BOT" if action == "BUY" else "SLD",
-                                  ratio * qty, px, n))
+        fills = self.fill_maker.executions(
+            order, qty, price, legs, f"0000e0d5.{int(now.timestamp()):08x}.{self._exec_seq:02d}",
+            now.strftime("%Y%m%d  %H:%M:%S"))
         # commissions on the executions that move positions (legs, or the single fill)
         booked = fills[1:] if legs is not None else fills
         rates = [f.shares * (self.commission_per_contract if f.contract.sec_type == "OPT"
@@ -346,22 +344,40 @@ class OrderEngine:
             f.realized_pnl = self.book.apply_execution(
                 f.account, f.contract, f.side, f.shares, f.price, f.commission)
         order.filled += qty
-        order.remaining = 0.0
-        order.avg_fill_price = price
+        order.remaining = max(0.0, order.remaining - qty)
+        order.avg_fill_price = self.fill_maker.order_average(order)
         order.last_fill_price = price
-        order.commission = round(sum(f.commission for f in booked), 4)
-        self._finalize(order, "Filled")
+        order.commission = round(order.commission + sum(f.commission for f in booked), 4)
+        if order.remaining <= 0:
+            self._finalize(order, "Filled")
         self.fills.extend(fills)
+        if self.fill_rules.corrections and order.perm_id not in self._corrected:
+            self._corrected.add(order.perm_id)
+            self.fill_maker.pending.append(Correction(order, fills, legs is not None))
+        reports = fills
+        if self.fill_rules.late_commissions:  # sent on the next market step instead
+            self.fill_maker.late.append((order, fills))
+            reports = []
         for f in fills:
             self._send_to_owner(order, codec.encode_exec_details(-1, f))
-        self._send_to_owner(order, codec.encode_order_status(order))
-        self._send_open_order(order)
-        for f in fills:
-            self._send_to_owner(order, codec.encode_commission_report(f))
+        if not order.announced:
+            for f in reports:
+                self._send_to_owner(order, codec.encode_commission_report(f))
+            self._announce(order)
+        else:
+            self._send_to_owner(order, codec.encode_order_status(order))
+            self._send_open_order(order)
+            for f in reports:
+                self._send_to_owner(order, codec.encode_commission_report(f))
         for f in booked:
             self.feed.push_position(f.account, f.contract.con_id)
         self.feed.push_account(req.account)
         log_debug(f"sim order {req.order_id} perm {order.perm_id} filled {qty} @ {price}")
+
+    def _announce(self, order: SimOrder) -> None:
+        order.announced = True
+        self._send_open_order(order)
+        self._send_to_owner(order, codec.encode_order_status(order))
 
     def _finalize(self, order: SimOrder, status: str) -> None:
         order.status = status

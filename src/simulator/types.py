@@ -86,6 +86,7 @@ class SimOrder:
     completed_time: str = ""  # "YYYYMMDD HH:MM:SS" once final
     completed_status: str = ""
     what_if_margin: dict[str, str] = field(default_factory=dict)
+    announced: bool = True  # its openOrder went out (False: exec_before_open_order, not yet)
 
 
 @dataclass

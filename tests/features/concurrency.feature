@@ -46,7 +46,7 @@ Feature: The lock discipline holds under load
 
   @soak
   Scenario: Threads mix every public call for 30 seconds while the gateway is killed and restarted
-    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders and restarts every 3 seconds
+    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders in parts and restarts every 3 seconds
     Then no call raised an unexpected exception and none deadlocked
     And no reader saw a torn order
     And the adapter's orders agree with the gateway's
@@ -55,7 +55,7 @@ Feature: The lock discipline holds under load
 
   @soak
   Scenario: Threads mix every public call for 30 seconds while the gateway streams and fills
-    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders
+    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders in parts
     Then no call raised an unexpected exception and none deadlocked
     And no reader saw a torn order
     And the adapter's orders agree with the gateway's

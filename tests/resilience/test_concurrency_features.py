@@ -475,13 +475,16 @@ class Soak:
 
 
 @when(parsers.re(r"(?P<threads>.+?) threads mix every public call for (?P<seconds>.+?) seconds "
-                 r"while the gateway fills orders"
+                 r"while the gateway fills orders(?P<parts> in parts)?"
                  r"(?: and restarts every (?P<every>[0-9.]+) seconds)?"
                  r"(?: and does (?P<daily>[0-9]+) daily restarts)?"))
 def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None,
-         daily: str | None) -> None:
+         parts: str | None = None, daily: str | None = None) -> None:
     n = resolve_count(threads)
     d = resolve_count(seconds, float)
+    if parts:  # partial_fills.feature's switches: parts, executions first, corrections
+        ctx.gw.set_fill_rules(partial=True, max_slice=2, exec_before_open_order=True,
+                              corrections=True)
     s = Soak(ctx, n, d, float(every) if every else None, int(daily or 0))
     sent_before = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0)
     started = time.monotonic()
@@ -489,8 +492,9 @@ def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None,
     sent = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0) - sent_before
     if s.outages:
         wait_for(lambda: ctx.api.connected is True, 15, "the adapter to reconnect after the soak")
-    key = f"soak_{int(d)}s" + (f"_restart_every_{every}s" if every else "") + (
-        f"_{daily}_daily_restarts" if daily else "")
+    key = f"soak_{int(d)}s" + ("_in_parts" if parts else "") \
+        + (f"_restart_every_{every}s" if every else "") \
+        + (f"_{daily}_daily_restarts" if daily else "")
     ctx.extra["soak"] = s
     ctx.extra["stuck"] = stuck
     ctx.extra["soak_key"] = key
@@ -500,7 +504,18 @@ def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None,
            calls=sum(s.calls.values()), calls_by_method=dict(s.calls),
            slowest_call_seconds=dict(s.slowest),
            exceptions=len(s.errors), exception_samples=s.errors[:10], torn_reads=len(s.torn),
-           deadlocks=len(stuck), orders_placed=s.placed, fills_forced=s.fills_forced)
+           deadlocks=len(stuck), orders_placed=s.placed, fills_forced=s.fills_forced,
+           orders_filled_in_parts=_filled_in_parts(ctx))
+
+
+def _filled_in_parts(ctx: SimpleNamespace) -> int:
+    """Gateway orders of the adapter's client with more than one BAG-level execution."""
+    def count() -> int:
+        parts = Counter(f.perm_id for f in ctx.gw.engine.fills
+                        if f.contract.sec_type == "BAG" and f.client_id == ctx.client_id)
+        return sum(1 for n in parts.values() if n > 1)
+
+    return int(ctx.gw.call(count))
 
 
 @then("no call raised an unexpected exception and none deadlocked")

@@ -117,8 +117,11 @@ def test_market_data_type(client: Client, gateway: SimulatedGateway) -> None:
     client(lambda ib: ib.qualifyContracts(stock))
     client(lambda ib: ib.reqMarketDataType(3))
     [t] = client(lambda ib: ib.reqTickers(stock))
-    assert t.marketDataType == 3
+    assert t.marketDataType == 1  # live permitted: "live data is always returned instead"
     assert any(m == 59 for _, m, _ in gateway.requests)
+    gateway.set_entitlement("MSFT", "delayed")
+    [t] = client(lambda ib: ib.reqTickers(stock))
+    assert t.marketDataType == 3 and t.bid > 0  # delayed ticks (66-76) fill the same fields
 
 
 def test_combo_market_data(client: Client, gateway: SimulatedGateway) -> None:

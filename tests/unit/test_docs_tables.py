@@ -13,7 +13,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 CODE_SETS = ("CONNECTIVITY_LOST", "CONNECTIVITY_RESTORED_DATA_LOST",
              "CONNECTIVITY_RESTORED_DATA_KEPT", "DATA_FARM_DOWN", "DATA_FARM_OK", "PACING",
              "MAX_TICKERS", "CLIENT_ID_IN_USE", "CONTRACT_NOT_FOUND", "ORDER_REJECTED",
-             "ORDER_CANCELLED", "WARNINGS")
+             "MARKET_DATA_NOT_SUBSCRIBED", "COMPETING_LIVE_SESSION", "ORDER_CANCELLED",
+             "WARNINGS")
 
 
 def rows(name: str) -> list[list[str]]:

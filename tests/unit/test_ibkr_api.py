@@ -225,6 +225,9 @@ def test_market_order_fills_at_once_at_the_mid_debit(api: IBKRApi) -> None:
     assert [e["shares"] for e in status["executions"]] == [2, 2]
     assert len(status["commissions"]) == 2
     assert all(c["commission"] >= 1.0 for c in status["commissions"])
+    assert status["commission"] == pytest.approx(sum(c["commission"]
+                                                     for c in status["commissions"]))
+    assert (status["fills_settled"], status["commission_pending"]) == (2, 0)
     assert {leg["action"] for leg in status["legs"]} == {"BUY", "SELL"}
 
 

@@ -33,13 +33,16 @@ def test_unmerged_returns_only_the_fills_appended_since_the_last_call() -> None:
     assert len(book.unmerged("1", other)) == 3
 
 
-def test_merge_dedupes_by_exec_id_and_keeps_a_correction() -> None:
+def test_merge_dedupes_by_exec_id_and_a_correction_replaces_the_corrected_row() -> None:
     book, record = FillBook(), _record()
     book.merge(record, [_fill("a.01", 1, 2.0)], "1")
     book.merge(record, [_fill("a.01", 1, 2.0), _fill("a.02", 1, 2.1)], "1")  # .02 corrects .01
-    assert [e["execution_id"] for e in record["executions"]] == ["a.01", "a.02"]
-    assert [c["execution_id"] for c in record["commissions"]] == ["a.01", "a.02"]
-    assert record["filled_price"] == 2.0  # from the BAG executions known when it was first set
+    assert [(e["execution_id"], e.get("corrects")) for e in record["executions"]] == \
+        [("a.02", "a.01")]
+    assert [c["execution_id"] for c in record["commissions"]] == ["a.02"]
+    assert record["filled_price"] == 2.1  # the corrected price
+    book.merge(record, [_fill("a.01", 1, 2.0)], "1")  # the old one again (a replay): ignored
+    assert [e["execution_id"] for e in record["executions"]] == ["a.02"]
 
 
 def test_commission_before_or_after_its_fill_is_recorded_once() -> None:

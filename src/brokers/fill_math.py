@@ -1,0 +1,54 @@
+"""Pure arithmetic on an order's execution rows (``translate.execution_row`` dicts).
+
+* execIds: IB corrects an execution by sending a new one whose execId differs only in the
+  digits after the final period (``….01`` → ``….02``, TWS API "Executions and Commissions" /
+  ``Execution.execId``). :func:`exec_revision` splits an id into (stem, revision).
+* A combo (BAG) order is reported as one BAG-level execution per part plus one per leg: its
+  filled quantity and average price are those of the BAG-level rows alone (counting the legs too
+  would double it — ib_insync's ``Trade.filled()`` filters the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Row = Mapping[str, Any]
+
+
+def exec_revision(exec_id: str) -> tuple[str, int]:
+    """``"0000e0d5.65f1a2b3.01.02"`` → ``("0000e0d5.65f1a2b3.01", 2)``; an id without a
+    numeric tail is its own stem, revision 0."""
+    stem, dot, tail = exec_id.rpartition(".")
+    if dot and stem and tail.isdigit():
+        return stem, int(tail)
+    return exec_id, 0
+
+
+def is_combo(rows: Iterable[Row], has_legs: bool) -> bool:
+    """An order is a combo if it was placed with legs or any execution is BAG-level."""
+    return has_legs or any(r.get("sec_type") == "BAG" for r in rows)
+
+
+def unit_rows(rows: Iterable[Row], combo: bool) -> list[Row]:
+    """The rows that count combo units: the BAG-level ones of a combo, else all."""
+    return [r for r in rows if r.get("sec_type") == "BAG"] if combo else list(rows)
+
+
+def filled_of(rows: Iterable[Row], combo: bool) -> float:
+    """Quantity filled according to the executions (combo units for a combo)."""
+    return float(sum(_number(r.get("shares")) for r in unit_rows(rows, combo)))
+
+
+def average_of(rows: Iterable[Row], combo: bool) -> float | None:
+    """Volume-weighted average price of the unit rows (None without any quantity)."""
+    units = unit_rows(rows, combo)
+    qty = sum(_number(r.get("shares")) for r in units)
+    if not qty:
+        return None
+    return sum(_number(r.get("shares")) * _number(r.get("price")) for r in units) / qty
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else 0.0
