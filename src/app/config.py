@@ -88,6 +88,9 @@ SCHEMA: tuple[_Key, ...] = (
     _Key("risk", "max_contracts_per_order", "MAX_CONTRACTS_PER_ORDER", int, 10,
          minimum=1, maximum=10_000),
     _Key("risk", "max_open_orders", "MAX_OPEN_ORDERS", int, 5, minimum=1, maximum=10_000),
+    # refuse an order whose initial-margin change (IB's what-if) exceeds the available funds
+    _Key("risk", "check_margin", "RISK_CHECK_MARGIN", str, "auto",
+         choices=("auto", "true", "false")),
     _Key("trader", "symbols", "SYMBOLS", list, ["AAPL"]),
     _Key("trader", "loop_interval", "LOOP_INTERVAL", float, 0.1, minimum=0.001, maximum=60),
     _Key("trader", "max_attempts", "EXECUTOR_MAX_ATTEMPTS", int, 5, minimum=1, maximum=100),
@@ -126,6 +129,9 @@ def _check(spec: _Key, value: Any, where: str) -> Any:
         return None
     if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if spec.type is str and isinstance(value, bool) and spec.choices and \
+            str(value).lower() in spec.choices:  # YAML's true/false for an auto|true|false key
+        value = str(value).lower()
     if spec.type is not bool and isinstance(value, bool) or not isinstance(value, spec.type):
         raise ConfigError(
             f"{where}: '{name}' must be {spec.type.__name__}, got {type(value).__name__} {value!r}"
@@ -200,6 +206,7 @@ class Config:
     IBKR_COMMISSION_WAIT: float = 5.0
     MAX_CONTRACTS_PER_ORDER: int = 10
     MAX_OPEN_ORDERS: int = 5
+    RISK_CHECK_MARGIN: str = "auto"
     SYMBOLS: tuple[str, ...] = ("AAPL",)
     LOOP_INTERVAL: float = 0.1
     EXECUTOR_MAX_ATTEMPTS: int = 5

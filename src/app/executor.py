@@ -7,8 +7,10 @@ prices a LIMIT at the spread's mid debit rounded to 0.05 unless the signal names
 buys the spread (a debit spread is always bought: the signal's direction picks the spread,
 the order's direction is "LONG"). Trades that cannot be sent because the broker is not
 connected are queued and retried by :meth:`process_queued_trades`, which also follows placed
-orders until they reach a final status. A placed order that filled in part and still works is
-kept working (``trader.partial_fill_policy: keep``) or has its rest cancelled once
+orders until they reach a final status. Given the :class:`RiskManager`, it asks its
+``check_margin`` (IB's what-if) for the chosen spread and price before sending anything. A
+placed order that filled in part and still works is kept working
+(``trader.partial_fill_policy: keep``) or has its rest cancelled once
 ``trader.partial_fill_timeout_seconds`` passed since it was first seen partly filled
 (``cancel_rest``); the time comes from the injected clock.
 """
@@ -23,6 +25,7 @@ from datetime import date, datetime
 from typing import Any
 
 from src.app.config import ConfigError, setting
+from src.app.risk import RiskManager
 from src.app.signals import Signal
 from src.brokers.base import FINAL_STATUSES, BrokerApi
 from src.models.option import Option, OptionSpread, SpreadType
@@ -91,9 +94,11 @@ def select_spread(chain: list[Option], symbol: str, direction: str,
 class TradeExecutor:
     """Places spread orders for signals and follows them (see the module docstring)."""
 
-    def __init__(self, config: object, broker: BrokerApi, *, clock: Clock | None = None) -> None:
+    def __init__(self, config: object, broker: BrokerApi, risk: RiskManager | None = None,
+                 *, clock: Clock | None = None) -> None:
         self.config = config
         self.broker = broker
+        self.risk = risk  # its check_margin runs before each placement
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.max_attempts: int = setting(config, "EXECUTOR_MAX_ATTEMPTS", MAX_ATTEMPTS)
         self.partial_policy: str = setting(config, "PARTIAL_FILL_POLICY", "keep")
@@ -160,6 +165,14 @@ class TradeExecutor:
             limit = None
             if signal.price_type == "LIMIT":
                 limit = signal.limit_price or round_to_tick(spread.net_debit)
+            if self.risk is not None:
+                ok, why = self.risk.check_margin(signal.symbol, "LONG", signal.contracts, spread,
+                                                 signal.price_type, limit)
+                if not ok:
+                    with self._lock:
+                        record.spread, record.limit_price = spread, limit
+                    self._fail(record, f"refused by risk: {why}")
+                    return
             kwargs: dict[str, Any] = {"order_ref": signal.id} if self._supports_ref else {}
             order_id = self.broker.place_order(signal.symbol, "LONG", signal.contracts, spread,
                                                signal.price_type, limit, **kwargs)

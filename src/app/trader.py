@@ -50,7 +50,8 @@ class Trader:
         # Scanner seam: a signal source (scanner, strategy, operator) calls submit_signal().
         self.scanner: Any = None
         self.risk_manager = RiskManager(self.config, self.broker_api)
-        self.trade_executor = TradeExecutor(self.config, self.broker_api, clock=clock)
+        self.trade_executor = TradeExecutor(self.config, self.broker_api, self.risk_manager,
+                                            clock=clock)
         self.loop_interval: float = setting(self.config, "LOOP_INTERVAL", 0.1)
         self.symbols: tuple[str, ...] = setting(self.config, "SYMBOLS", ("AAPL",))
         if not self.symbols:

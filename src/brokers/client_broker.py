@@ -256,6 +256,30 @@ class ClientBroker:
                  f"{f' @ {limit_price}' if limit_price is not None else ''} (ref {ref})")
         return order_id
 
+    def what_if_order(self, symbol: str, direction: str, contracts: int,
+                      option_spread: OptionSpread, price_type: str = "LIMIT",
+                      limit_price: float | None = None) -> dict[str, Any]:
+        """The margin and commission of this order, not placed (the client's ``what_if``;
+        shape and errors as the adapter's, src/brokers/what_if.py)."""
+        sym, dirn, qty, _, kind, price, _ = validation.order_args(
+            symbol, direction, contracts, option_spread, price_type, limit_price, None,
+            self.max_contracts)
+        spread = validation.as_spread(option_spread, sym)
+        if not self.connected:
+            return {"symbol": sym, "error": "Not connected to IBKR"}
+        legs = translate.leg_specs(spread, dirn)
+        try:
+            with self._calls:
+                con_ids = self._qualify(legs)
+                bag = translate.build_bag(sym, zip(legs, con_ids, strict=True))
+                order = translate.build_order(kind, qty, price, "", self.account_id, dirn)
+                result = self.client.what_if(bag, order)
+        except Exception as exc:  # noqa: BLE001 - the contract's shape: an error dict
+            why = str(exc).removeprefix("Order placement failed: ")
+            log_error(f"What-if for {sym} failed: {why}")
+            return {"symbol": sym, "error": why}
+        return {"symbol": sym, **result.as_dict()}
+
     def _qualify(self, legs: tuple[translate.LegSpec, ...]) -> list[int]:
         missing = [leg for leg in legs if leg.key() not in self._con_ids]
         if missing:

@@ -16,6 +16,7 @@ from src.brokers.client_types import (
     OrderResult,
     Position,
     Quote,
+    WhatIfResult,
 )
 from src.brokers.errors import BrokerError
 from src.brokers.metrics import AdapterMetrics
@@ -49,6 +50,8 @@ class IBKRClientProtocol(Protocol):
     def contract_details(self, contract: Any) -> list[ContractDetailsInfo]: ...
 
     def place_order(self, contract: Any, order: Any) -> OrderResult: ...
+
+    def what_if(self, contract: Any, order: Any) -> WhatIfResult: ...
 
     def cancel_order(self, order_id: int) -> OrderResult: ...
 

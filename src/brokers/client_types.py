@@ -8,7 +8,7 @@ hand to any thread. ``from_*`` helpers build them from ib_insync objects (loop t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -240,3 +240,58 @@ class Execution:
                    perm_id=_int(getattr(ex, "permId", 0)),
                    order_ref=_text(getattr(ex, "orderRef", "")),
                    commission=_num(getattr(report, "commission", None)) if report else None)
+
+
+def _amount(value: Any) -> float | None:
+    """A what-if figure: IB sends the margins as strings, unset ones as ``""`` or DBL_MAX."""
+    if isinstance(value, str):
+        try:
+            value = float(value) if value.strip() else None
+        except ValueError:
+            return None
+    return _num(value)
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfResult:
+    """IB's answer to a what-if order (``OrderState``): the margin impact and the commission
+    estimate of an order that was not placed. Figures are in the account's currency; None
+    where IB sent no value."""
+
+    init_margin_before: float | None
+    init_margin_change: float | None
+    init_margin_after: float | None
+    maint_margin_before: float | None
+    maint_margin_change: float | None
+    maint_margin_after: float | None
+    equity_with_loan_before: float | None
+    equity_with_loan_change: float | None
+    equity_with_loan_after: float | None
+    commission: float | None
+    min_commission: float | None
+    max_commission: float | None
+    commission_currency: str = ""
+    warning: str = ""
+
+    @classmethod
+    def from_order_state(cls, state: Any) -> WhatIfResult:
+        def get(name: str) -> float | None:
+            return _amount(getattr(state, name, None))
+
+        return cls(
+            init_margin_before=get("initMarginBefore"), init_margin_change=get("initMarginChange"),
+            init_margin_after=get("initMarginAfter"),
+            maint_margin_before=get("maintMarginBefore"),
+            maint_margin_change=get("maintMarginChange"),
+            maint_margin_after=get("maintMarginAfter"),
+            equity_with_loan_before=get("equityWithLoanBefore"),
+            equity_with_loan_change=get("equityWithLoanChange"),
+            equity_with_loan_after=get("equityWithLoanAfter"),
+            commission=get("commission"), min_commission=get("minCommission"),
+            max_commission=get("maxCommission"),
+            commission_currency=_text(getattr(state, "commissionCurrency", "")),
+            warning=_text(getattr(state, "warningText", "")))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as a plain dict (the brokers' ``what_if_order`` shape)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

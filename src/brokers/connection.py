@@ -1,5 +1,6 @@
 """Connection lifecycle on the loop thread: connect, the start-up work after every (re)connect,
-user disconnect, and the automatic reconnect supervisor (exponential backoff, full jitter).
+user disconnect, and the automatic reconnect supervisor (exponential backoff, jittered,
+never faster than ``reconnect_base`` and never slower than ``reconnect_cap``).
 
 Everything here runs on the IbLoop thread (the client marshals). The manager belongs to one
 :class:`~src.brokers.ib_client.IBKRClient` and writes the session state only through it
@@ -33,9 +34,12 @@ MAX_EXPONENT = 60
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: ``uniform(0, min(cap, base * 2**attempt))``."""
+    """Jittered exponential backoff with a floor: ``uniform(min(base, c), c)`` where
+    ``c = min(cap, base * 2**attempt)``. Full jitter (``uniform(0, c)``) could retry at once;
+    during a long outage (IB's weekly token reset) that hammers the gateway, so no delay is
+    shorter than ``base`` (nor than ``cap``, when ``cap < base``) and none longer than ``cap``."""
     ceiling = min(cap, base * (2 ** min(max(attempt, 0), MAX_EXPONENT)))
-    return rng.uniform(0.0, ceiling)
+    return rng.uniform(min(base, ceiling), ceiling)
 
 
 def _settle(task: asyncio.Future[Any]) -> None:

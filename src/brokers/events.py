@@ -55,6 +55,9 @@ class EventRouter:
         for name, handler in self._pairs():
             self._attach(ib, name, handler)
         ib.client.apiError += self.api_error
+        conn = getattr(ib.client, "conn", None)  # test doubles may have no socket
+        if conn is not None and hasattr(conn, "disconnected"):
+            conn.disconnected += self.socket_closed
 
     @staticmethod
     def _attach(ib: Any, name: str, handler: Callable[..., Any]) -> None:
@@ -73,6 +76,8 @@ class EventRouter:
             owner = ib.client if name == "apiError" else ib
             with contextlib.suppress(Exception):  # best effort
                 getattr(owner, name).disconnect(handler)
+        with contextlib.suppress(Exception):
+            ib.client.conn.disconnected.disconnect(self.socket_closed)
 
     # --- connection events --------------------------------------------------------------------
 
@@ -92,6 +97,18 @@ class EventRouter:
         error = ConnectionLost(f"API connection error: {message}")
         self.client.record_error(error)
         self.client.connection.abort_connect(error)
+
+    def socket_closed(self, message: str = "") -> None:
+        """The socket closed. During the API handshake an orderly close (a gateway that is down
+        behind a relay: ib-gateway-docker's socat accepts, then closes) is reported by neither
+        library (``_onSocketDisconnected`` is silent before CONNECTED): the attempt would wait
+        its whole timeout for ``apiStart``. End it now, so the backoff keeps its spacing."""
+        connection = self.client.connection
+        if connection.connecting and not self.client.ib.isConnected():
+            detail = f": {message}" if message else ""
+            error = ConnectionLost(f"socket closed during the API handshake{detail}")
+            self.client.record_error(error)
+            connection.abort_connect(error)
 
     # --- IB's error callback ------------------------------------------------------------------
 

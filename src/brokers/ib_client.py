@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from src.brokers.client_requests import ClientRequests
 from src.brokers.client_types import ConnectionState
+from src.brokers.client_what_if import WhatIfRequests
 from src.brokers.connection import ConnectionManager
 from src.brokers.errors import (
     BrokerError,
@@ -55,7 +56,7 @@ def default_ib_factory() -> Any:
     return IB()
 
 
-class IBKRClient(ClientRequests):
+class IBKRClient(ClientRequests, WhatIfRequests):
     """One gateway session (see the module doc). ``close()`` stops its loop thread."""
 
     def __init__(self, settings: BrokerSettings | object, *,
@@ -86,6 +87,7 @@ class IBKRClient(ClientRequests):
         self._error_handlers: list[Callable[[int, int, str], bool]] = []
         self._line_counters: list[Callable[[], int]] = []
         self._init_requests()
+        self._init_what_if()
         self._next_local_id = 1
         self._id_lock = threading.Lock()  # never the adapter's lock: the loop must not wait
         self.inflight = InflightRequests()
@@ -96,6 +98,7 @@ class IBKRClient(ClientRequests):
         self.events = EventRouter(self)
         self.loop.call(self.events.setup)
         self.subscribe("orderStatusEvent", self._on_own_order_status)
+        self.on_request_error(self._what_if_error)
         if self.settings.metrics_port is not None:
             try:
                 self.metrics.serve(self.settings.metrics_port)

@@ -270,6 +270,40 @@ class IBKRApi:
             self._try_fill(order_id, self.orders[order_id])
             return order_id
 
+    def what_if_order(self, symbol: str, direction: str, contracts: int,
+                      option_spread: OptionSpread, price_type: str = "LIMIT",
+                      limit_price: float | None = None) -> dict[str, Any]:
+        """The adapter's ``what_if_order`` (src/brokers/what_if.py), estimated with this
+        broker's own margin model (20% of gross position value) and commissions."""
+        validation.order_args(symbol, direction, contracts, option_spread, price_type,
+                              limit_price, None, self.max_contracts)
+        spread = validation.as_spread(option_spread, symbol)
+        with self.lock:
+            if not self.connected:
+                return {"symbol": symbol, "error": "Not connected to IBKR"}
+            try:
+                self._refuse_if_needed(symbol, spread)
+            except RuntimeError as e:
+                return {"symbol": symbol, "error": f"what-if refused: {e}"}
+            summary = self.get_account_summary()
+            legs = [self._quote_option(symbol, leg.expiration, leg.right, leg.strike).mid
+                    for leg in (spread.long_leg, spread.short_leg)]
+            init = 0.2 * sum(abs(px) for px in legs) * MULTIPLIER * contracts
+            fee = 2 * max(MIN_COMMISSION, COMMISSION_PER_CONTRACT * contracts)
+            before = {"init": summary["initial_margin_req"],
+                      "maint": summary["maintenance_margin_req"],
+                      "equity_with_loan": summary["equity_with_loan"]}
+            change = {"init": init, "maint": 0.75 * init, "equity_with_loan": -fee}
+        out: dict[str, Any] = {"symbol": symbol}
+        for key, name in (("init", "init_margin"), ("maint", "maint_margin"),
+                          ("equity_with_loan", "equity_with_loan")):
+            out[f"{name}_before"] = round(before[key], 2)
+            out[f"{name}_change"] = round(change[key], 2)
+            out[f"{name}_after"] = round(before[key] + change[key], 2)
+        out.update(commission=round(fee, 2), min_commission=round(fee, 2),
+                   max_commission=round(fee, 2), commission_currency="USD", warning="")
+        return out
+
     def _refuse_if_needed(self, symbol: str, spread: OptionSpread) -> None:
         if not self.market_open:
             raise RuntimeError("market is closed (error 201: order rejected)")

@@ -5,7 +5,8 @@ thread, ``IB``, connect / reconnect, events, error mapping, metrics): it validat
 applies the safety interlocks and translates results into the contract's shapes
 (docs/contract.md). The spread, chain and contract-shape work is done by its services
 (``orders_service``, ``market_data`` + ``chain_lines``, ``account``), which get the client and
-an :class:`~src.brokers.state.AdapterState` — never the facade. See docs/architecture.md.
+an :class:`~src.brokers.state.AdapterState` — never the facade. See docs/architecture.md;
+``what_if_order`` (an addition to the contract) comes from :mod:`~src.brokers.what_if`.
 """
 
 from __future__ import annotations
@@ -34,14 +35,13 @@ from src.brokers.retention import RetentionHook, RetentionPolicy, RetentionView
 from src.brokers.settings import LIVE_PORTS, PAPER_ACCOUNT_PREFIXES, BrokerSettings
 from src.brokers.state import AdapterState
 from src.brokers.translate import snapshot
+from src.brokers.what_if import WhatIfOrders
 from src.models.option import Option, OptionSpread
 from src.utils.clock import SYSTEM_CLOCK, Clock, wall_now
 from src.utils.logger import log_debug, log_error, log_info, log_warning
 
 __all__ = ["IB", "LIVE_PORTS", "PAPER_ACCOUNT_PREFIXES", "IBKRIBInsyncApi"]
-
 T = TypeVar("T")
-
 LOCK_HELD = "called while holding the adapter's lock (would deadlock with the event handlers)"
 
 
@@ -50,7 +50,7 @@ def _from_client(name: str, doc: str) -> Any:
     return property(lambda self: getattr(self.client, name), doc=doc)
 
 
-class IBKRIBInsyncApi:
+class IBKRIBInsyncApi(WhatIfOrders):
     """Interactive Brokers through ib_insync, usable from any thread.
 
     Public methods (the drop-in contract, docs/contract.md)::

@@ -146,8 +146,10 @@ class MarketDataService:
         self.chain_lines.drop_all()
         for symbol, stream in list(self.streams.items()):
             try:
-                with contextlib.suppress(Exception):  # after a reconnect: nothing to cancel
-                    self.client.ib.cancelMktData(stream.contract)
+                ib = self.client.ib  # after a reconnect the library has no line to cancel
+                if stream.ticker in ib.wrapper.ticker2ReqId.get("mktData", {}):
+                    with contextlib.suppress(Exception):  # (it would log an ERROR)
+                        ib.cancelMktData(stream.contract)
                 stream.ticker = self.client.ib.reqMktData(stream.contract, "", False, False)
                 stream.primed = False
                 stream.error = None

@@ -34,6 +34,7 @@ from src.brokers.client_types import (
     OrderResult,
     Position,
     Quote,
+    WhatIfResult,
 )
 from src.brokers.errors import (
     BrokerError,
@@ -99,6 +100,9 @@ class MockIBKRClient:
         self._contracts: dict[int, ContractInfo] = {}  # conId -> what qualify() answered
         self.subscriptions: dict[int, ContractInfo] = {}
         self.connect_calls = 0
+        self.what_if_margin = 500.0  # what_if(): initial margin per unit of quantity
+        self.what_if_commission = 1.3  # ... commission per unit
+        self.what_if_equity = 100_000.0  # ... equity with loan before
         self.gateway_up = True
 
     # --- test controls ---------------------------------------------------------------------------
@@ -259,6 +263,21 @@ class MockIBKRClient:
             result = self._fill(result, part, price, contract)
         self._orders[order_id] = result
         return result
+
+    def what_if(self, contract: Any, order: Any) -> WhatIfResult:
+        """A deterministic preview: ``what_if_margin`` initial margin and ``what_if_commission``
+        per unit of quantity, on ``what_if_equity`` equity with loan (test-settable)."""
+        self._gateway("what_if")
+        qty = float(getattr(order, "totalQuantity", 0) or 0)
+        init, maint = qty * self.what_if_margin, qty * self.what_if_margin * 0.8
+        fee = round(qty * self.what_if_commission, 2)
+        equity = self.what_if_equity
+        return WhatIfResult(
+            init_margin_before=0.0, init_margin_change=init, init_margin_after=init,
+            maint_margin_before=0.0, maint_margin_change=maint, maint_margin_after=maint,
+            equity_with_loan_before=equity, equity_with_loan_change=-fee,
+            equity_with_loan_after=equity - fee, commission=fee, min_commission=fee,
+            max_commission=fee, commission_currency="USD")
 
     def _fill(self, result: OrderResult, quantity: float, price: float,
               contract: Any = None) -> OrderResult:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from src.simulator.entitlements import Entitlements
 from src.simulator.market import Market, load_universe
 from src.simulator.marketdata import MarketData
+from src.simulator.restarts import ConnectionAttempt, RestartFaults
 from src.simulator.server import Engine, GatewayServer
 from src.utils.clock import Clock, clock_for
 
@@ -56,6 +57,7 @@ class GatewayRuntime:
             self.engine, self.accounts, components=[self.marketdata], port=port,
             latency_ms=latency_ms, pacing=pacing, max_rate=max_rate, farm_notices=farm_notices,
             loop=self.loop, clock=self.market.clock)
+        self.restarts = RestartFaults(self.server)
         self._step_handle: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -78,11 +80,12 @@ class GatewayRuntime:
         if self._step_handle is not None:
             self._step_handle.cancel()
             self._step_handle = None
+        self.restarts.cancel()
         self.server.kill()
 
     async def restart(self) -> None:
         self.server.kill()
-        await self.server.start()
+        await self.restarts.release()  # listening again (a token reset's relay closed first)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -223,6 +226,33 @@ class SimulatedGateway:
 
     def drop_clients(self) -> None:
         self.call(self.runtime.server.drop_clients)
+
+    def daily_restart(self, pause: float = 1.0, mode: str = "refuse") -> None:
+        """IB Gateway's daily auto-restart: every client closed with no error code, down for
+        ``pause`` seconds (connections ``"refuse"``d, or accepted and ``"close"``d as behind
+        ib-gateway-docker's socat), then back with fresh sessions; orders and executions kept."""
+        self._await(self.runtime.restarts.daily_restart(pause, mode))
+
+    def token_reset(self, mode: str = "close") -> None:
+        """The weekly token reset: down (as in ``daily_restart``) until :meth:`release`."""
+        self._await(self.runtime.restarts.token_reset(mode))
+
+    def release(self) -> None:
+        """End a token reset (or a daily restart's pause) now: listening again."""
+        self._await(self.runtime.restarts.release())
+
+    @property
+    def restart_state(self) -> str:
+        """``"up"``, ``"restarting"`` (daily restart) or ``"logged_out"`` (token reset)."""
+        return self.call(lambda: self.runtime.restarts.state)
+
+    def connection_attempts(self) -> list[ConnectionAttempt]:
+        """Every TCP connection accepted (served or dropped while down), with loop times."""
+        return self.call(lambda: list(self.runtime.restarts.attempts))
+
+    def _await(self, coro: Any) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(CALL_TIMEOUT)
 
     def set_latency(self, ms: float) -> None:
         self.call(self.runtime.server.set_latency, ms)

@@ -236,30 +236,39 @@ class OrderEngine:
 
     def _what_if(self, session: Session, req: OrderRequest) -> None:
         """Answer a whatIf order with the margin impact; nothing is placed."""
+        figures = self.what_if_figures(req)
+        if figures is None:
+            session.send_error(req.order_id, 201, "Order rejected - reason:No market data")
+            return
+        margin, commission = figures
+        order = SimOrder(request=req, perm_id=0, client_id=session.client_id,
+                         status="PreSubmitted", commission=commission, what_if_margin=margin)
+        session.send(*codec.encode_open_order(order, session.server_version))
+
+    def what_if_figures(self, req: OrderRequest) -> tuple[dict[str, str], float] | None:
+        """The OrderState figures of a (validated) what-if order at the current prices:
+        ``({initBefore, initChange, initAfter, maint…, ewl…}, commission)``; None without a
+        price. IB's what-if also reports min/max commission: here all three are the estimate."""
         try:
             price = self._fill_price(req)
             legs = self._leg_prices(req)
         except (KeyError, ValueError, LookupError):
             price = None
         if price is None:
-            session.send_error(req.order_id, 201, "Order rejected - reason:No market data")
-            return
+            return None
         side = {"BUY": "BOT", "SELL": "SLD"}
         executions = [(req.contract, side[req.action], req.total_quantity, price)] \
             if legs is None else [(c, side[a], ratio * req.total_quantity, p)
                                   for c, a, ratio, p in legs]
         commission = self._commission(req)
         before, after = self.book.what_if(req.account, executions, commission)
-        order = SimOrder(request=req, perm_id=0, client_id=session.client_id,
-                         status="PreSubmitted", commission=commission)
         margin = {}
         for short, tag in (("init", "InitMarginReq"), ("maint", "MaintMarginReq"),
                            ("ewl", "EquityWithLoanValue")):
             margin[f"{short}Before"] = f"{before[tag]:.2f}"
             margin[f"{short}Change"] = f"{after[tag] - before[tag]:.2f}"
             margin[f"{short}After"] = f"{after[tag]:.2f}"
-        order.what_if_margin = margin
-        session.send(*codec.encode_open_order(order, session.server_version))
+        return margin, commission
 
     # ------------------------------------------------------------ matching
     def _leg_prices(self, req: OrderRequest,

@@ -76,6 +76,8 @@ class Session(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self.server._sessions.add(self)
+        if self.server.on_accept is not None:
+            self.server.on_accept()
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self.stopped:
@@ -229,6 +231,7 @@ class GatewayServer:
         self._requests: deque[tuple[int, int, list[str]]] = deque(maxlen=record_limit)
         self._received: dict[int, int] = {}
         self.pacing_violations = 0
+        self.on_accept: Callable[[], None] | None = None  # each accepted connection (restarts)
         self.handlers: dict[int, Handler] = {
             8: self._req_ids, 17: self._req_managed_accounts, 49: self._req_current_time,
             71: self._start_api_again,
@@ -259,6 +262,17 @@ class GatewayServer:
     def drop_clients(self) -> None:
         for s in list(self._sessions):
             s.abort()
+
+    def shutdown_gracefully(self) -> None:
+        """A gateway that exits (daily restart, logout): listener closed, every connection
+        closed in order (queued messages, then FIN) with no error code; the sessions are
+        detached at once, so nothing more is sent to them (state is kept)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for s in list(self._sessions):
+            s.close()
+            self._on_session_closed(s)
 
     @property
     def listening(self) -> bool:

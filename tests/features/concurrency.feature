@@ -61,3 +61,13 @@ Feature: The lock discipline holds under load
     And the adapter's orders agree with the gateway's
     And the adapter's positions agree with the gateway's
     And the gateway saw no pacing violation
+
+  @soak
+  Scenario: Threads mix every public call for 30 seconds while the gateway does two daily restarts
+    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders and does 2 daily restarts
+    Then no call raised an unexpected exception and none deadlocked
+    And no reader saw a torn order
+    And the adapter's orders agree with the gateway's
+    And the adapter's positions agree with the gateway's
+    And the gateway saw no pacing violation
+    And the gateway restarted for the day 2 times

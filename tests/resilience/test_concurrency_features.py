@@ -276,8 +276,10 @@ class Soak:
     """Worker threads calling every public method at random, plus a gateway driver."""
 
     def __init__(self, ctx: SimpleNamespace, threads: int, seconds: float,
-                 restart_every: float | None = None) -> None:
+                 restart_every: float | None = None, daily_restarts: int = 0) -> None:
         self.restart_every = restart_every
+        self.daily_restarts = daily_restarts  # IB Gateway's daily restarts (no code, a pause)
+        self.outages = bool(restart_every or daily_restarts)
         self.restarts = 0
         self.expected: Counter[str] = Counter()
         self.ctx = ctx
@@ -327,7 +329,7 @@ class Soak:
         try:
             symbol = r.choice(("AAPL", "SPY"))
             chain = self.api.get_option_chain(symbol)
-            if not chain and not self.restart_every:  # the gateway is up all along: a chain
+            if not chain and not self.outages:  # the gateway is up all along: a chain
                 with self.lock:
                     self.errors.append(f"get_option_chain({symbol}) returned []: "
                                        f"{self.api.last_error!r}")
@@ -390,7 +392,7 @@ class Soak:
                 # while the gateway is being restarted, place_order may say "not connected" or
                 # "interrupted": retryable by design; anything else is a finding
                 with self.lock:
-                    if self.restart_every and name == "place_order":
+                    if self.outages and name == "place_order":
                         self.expected[type(e).__name__] += 1
                     else:
                         self.errors.append(f"{name}: {type(e).__name__}: {e}")
@@ -433,6 +435,20 @@ class Soak:
                 with self.lock:
                     self.errors.append(f"restarter: {type(e).__name__}: {e}")
 
+    def daily_restarter(self) -> None:
+        """``daily_restarts`` daily restarts (socket closed with no code, 1 s down, fresh
+        sessions), spread evenly over the soak; each waits for the gateway to be back."""
+        gap = self.seconds / (self.daily_restarts + 1)
+        for k in range(1, self.daily_restarts + 1):
+            time.sleep(max(0.0, self.deadline - self.seconds + k * gap - time.monotonic()))
+            try:
+                self.ctx.gw.daily_restart(pause=1.0)
+                wait_for(lambda: self.ctx.gw.restart_state == "up", 10, "the gateway back")
+                self.restarts += 1
+            except Exception as e:  # noqa: BLE001
+                with self.lock:
+                    self.errors.append(f"daily restarter: {type(e).__name__}: {e}")
+
     def run(self) -> list[str]:
         self.deadline = time.monotonic() + self.seconds
         workers = [threading.Thread(target=self.worker, args=(i,), name=f"soak-{i}",
@@ -441,6 +457,9 @@ class Soak:
         if self.restart_every:
             workers.append(threading.Thread(target=self.restarter, name="soak-restarter",
                                             daemon=True))
+        if self.daily_restarts:
+            workers.append(threading.Thread(target=self.daily_restarter, daemon=True,
+                                            name="soak-daily-restarter"))
         for t in workers:
             t.start()
         stuck: list[str] = []
@@ -457,23 +476,25 @@ class Soak:
 
 @when(parsers.re(r"(?P<threads>.+?) threads mix every public call for (?P<seconds>.+?) seconds "
                  r"while the gateway fills orders(?P<parts> in parts)?"
-                 r"(?: and restarts every (?P<every>[0-9.]+) seconds)?"))
+                 r"(?: and restarts every (?P<every>[0-9.]+) seconds)?"
+                 r"(?: and does (?P<daily>[0-9]+) daily restarts)?"))
 def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None,
-         parts: str | None = None) -> None:
+         parts: str | None = None, daily: str | None = None) -> None:
     n = resolve_count(threads)
     d = resolve_count(seconds, float)
     if parts:  # partial_fills.feature's switches: parts, executions first, corrections
         ctx.gw.set_fill_rules(partial=True, max_slice=2, exec_before_open_order=True,
                               corrections=True)
-    s = Soak(ctx, n, d, float(every) if every else None)
+    s = Soak(ctx, n, d, float(every) if every else None, int(daily or 0))
     sent_before = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0)
     started = time.monotonic()
     stuck = s.run()
     sent = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0) - sent_before
-    if s.restart_every:
+    if s.outages:
         wait_for(lambda: ctx.api.connected is True, 15, "the adapter to reconnect after the soak")
     key = f"soak_{int(d)}s" + ("_in_parts" if parts else "") \
-        + (f"_restart_every_{every}s" if every else "")
+        + (f"_restart_every_{every}s" if every else "") \
+        + (f"_{daily}_daily_restarts" if daily else "")
     ctx.extra["soak"] = s
     ctx.extra["stuck"] = stuck
     ctx.extra["soak_key"] = key
@@ -535,3 +556,11 @@ def no_pacing(ctx: SimpleNamespace) -> None:
 def positions_agree(ctx: SimpleNamespace) -> None:
     positions = assert_positions_agree(ctx.api, ctx.gw, timeout=10)
     record(ctx.extra["soak_key"], positions=len(positions))
+
+
+@then(parsers.parse("the gateway restarted for the day {count:d} times"))
+def daily_restarts_done(ctx: SimpleNamespace, count: int) -> None:
+    s: Soak = ctx.extra["soak"]
+    record(ctx.extra["soak_key"], daily_restarts=s.restarts)
+    assert s.daily_restarts == count and s.restarts == count, (
+        f"{s.restarts} of {count} daily restarts done")

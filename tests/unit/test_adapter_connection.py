@@ -69,12 +69,15 @@ def adapter(state: stubs.StubState, sleep: FakeSleep
     api.close()
 
 
-def test_backoff_delay_is_full_jitter_capped() -> None:
+def test_backoff_delay_is_jittered_between_base_and_cap() -> None:
     rng = random.Random(1)
     ref = random.Random(1)
     for attempt in range(12):
-        assert backoff_delay(attempt, 0.5, 4.0, rng) == ref.uniform(0, min(4.0, 0.5 * 2**attempt))
-    assert 0 <= backoff_delay(10_000, 0.5, 4.0, rng) <= 4.0
+        ceiling = min(4.0, 0.5 * 2**attempt)
+        assert backoff_delay(attempt, 0.5, 4.0, rng) == ref.uniform(0.5, ceiling)
+    delays = [backoff_delay(a, 0.5, 4.0, rng) for a in range(10_000)]
+    assert min(delays) >= 0.5 and max(delays) <= 4.0  # never faster than base, never over cap
+    assert 0.2 <= backoff_delay(3, 0.5, 0.2, rng) <= 0.2  # cap below base: the cap wins
 
 
 def test_reconnect_after_socket_loss_follows_backoff_schedule(
@@ -96,7 +99,7 @@ def test_reconnect_after_socket_loss_follows_backoff_schedule(
     api._loop.call(ib.disconnect)  # the socket drops (as ib_insync reports it)
     wait_reconnect(api)
     ref = random.Random(7)
-    assert sleep.delays == [ref.uniform(0, min(4.0, 0.5 * 2**a)) for a in range(4)]
+    assert sleep.delays == [ref.uniform(0.5, min(4.0, 0.5 * 2**a)) for a in range(4)]
     assert api.connected is True and api.reconnect_count == 1
     assert api.metrics.value("ib_connection_status") == 1
     assert api.metrics.value("ib_reconnects_total") == 1

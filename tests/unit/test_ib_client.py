@@ -119,7 +119,7 @@ def test_gateway_unavailable_is_mapped_and_retried_with_backoff(
         assert "Failed to connect to IBKR" in caplog.text
         wait_supervisor(c)  # the supervisor keeps trying after a failed first connect
         ref = random.Random(7)
-        assert sleep.delays == [ref.uniform(0, min(4.0, 0.5 * 2 ** a)) for a in range(3)]
+        assert sleep.delays == [ref.uniform(0.5, min(4.0, 0.5 * 2 ** a)) for a in range(3)]
         assert state.connect_calls == 1 + 3
         assert c.is_connected() and c.metrics.value("ib_connection_status") == 1
     finally:
