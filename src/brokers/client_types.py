@@ -229,6 +229,8 @@ class Execution:
     def from_fill(cls, fill: Any) -> Execution:
         ex = getattr(fill, "execution", None)
         report = getattr(fill, "commissionReport", None)
+        if report is not None and not _text(getattr(report, "execId", "")):
+            report = None  # the library's empty placeholder: IB's report has not arrived yet
         when = getattr(ex, "time", None) or getattr(fill, "time", None)
         return cls(exec_id=_text(getattr(ex, "execId", "")),
                    order_id=_int(getattr(ex, "orderId", 0)),
