@@ -37,18 +37,18 @@ def unit_rows(rows: Iterable[Row], combo: bool) -> list[Row]:
 
 def filled_of(rows: Iterable[Row], combo: bool) -> float:
     """Quantity filled according to the executions (combo units for a combo)."""
-    return float(sum(_number(r.get("shares")) for r in unit_rows(rows, combo)))
+    return float(sum(number(r.get("shares")) for r in unit_rows(rows, combo)))
 
 
 def average_of(rows: Iterable[Row], combo: bool) -> float | None:
     """Volume-weighted average price of the unit rows (None without any quantity)."""
     units = unit_rows(rows, combo)
-    qty = sum(_number(r.get("shares")) for r in units)
+    qty = sum(number(r.get("shares")) for r in units)
     if not qty:
         return None
-    return sum(_number(r.get("shares")) * _number(r.get("price")) for r in units) / qty
+    return sum(number(r.get("shares")) * number(r.get("price")) for r in units) / qty
 
 
-def _number(value: Any) -> float:
+def number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else 0.0

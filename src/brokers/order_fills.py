@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from src.brokers import translate
-from src.brokers.fill_math import average_of, exec_revision, filled_of, is_combo, unit_rows
+from src.brokers.fill_math import exec_revision, filled_of, is_combo, number, unit_rows
 from src.brokers.order_match import fill_matches
 from src.utils.clock import SYSTEM_CLOCK
 
@@ -267,29 +267,35 @@ def _drop_commission(ledger: _Ledger, exec_id: str) -> None:
 
 def _derive(record: dict[str, Any], ledger: _Ledger) -> None:
     """``filled`` / ``remaining`` / ``filled_price`` from the executions when they are ahead
-    of the last orderStatus (IB reports the same figures in the next one)."""
-    combo = is_combo(ledger.rows, bool(record.get("legs")))
-    filled = ledger.filled = filled_of(ledger.rows, combo)
+    of the last orderStatus (IB reports the same figures in the next one). One pass over the
+    unit rows (the event path runs this once per order per socket read)."""
+    units = unit_rows(ledger.rows, is_combo(ledger.rows, bool(record.get("legs"))))
+    filled = notional = 0.0
+    for r in units:
+        qty = number(r.get("shares"))
+        filled += qty
+        notional += qty * number(r.get("price"))
+    ledger.filled = filled
     if filled > (record.get("filled") or 0.0):
         record["filled"] = filled
         contracts = record.get("contracts")
         if isinstance(contracts, (int, float)):
             record["remaining"] = max(0.0, float(contracts) - filled)
-    average = average_of(ledger.rows, combo)
-    if average is not None:
-        record["filled_price"] = translate.price_sign(record.get("direction")) * average
-    _count(record, ledger)
+    if filled:
+        record["filled_price"] = translate.price_sign(record.get("direction")) * (
+            notional / filled)
+    _count(record, ledger, units)
 
 
-def _count(record: dict[str, Any], ledger: _Ledger) -> None:
+def _count(record: dict[str, Any], ledger: _Ledger, units: list[Any] | None = None) -> None:
     """The settled figures: combo units whose report arrived (or waited out), commissions."""
-    combo = is_combo(ledger.rows, bool(record.get("legs")))
+    if units is None:
+        units = unit_rows(ledger.rows, is_combo(ledger.rows, bool(record.get("legs"))))
     reported, waited = ledger.comm_ids, ledger.timed_out
-    record["fills_settled"] = float(sum(r["shares"] for r in unit_rows(ledger.rows, combo)
+    record["fills_settled"] = float(sum(r["shares"] for r in units
                                         if r["execution_id"] in reported
                                         or r["execution_id"] in waited))
     total = [c["commission"] for c in ledger.comm_rows
              if isinstance(c.get("commission"), (int, float))]
     record["commission"] = round(sum(total), 6) if total else None
     record["commission_pending"] = len(ledger.pending)
-
