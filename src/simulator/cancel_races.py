@@ -74,10 +74,20 @@ class ReportHold:
     def __init__(self) -> None:
         self.all_orders = False  # hold every order's reports (harness switch)
         self.fill_on_cancel = False  # the race: a cancel of a live order loses to its fill
+        self.race_every = 1  # ... every Nth cancel of a live order (1: every one)
+        self.live_cancels = 0  # cancels of live orders seen while racing
+        self.raced = 0  # cancels that lost to a fill (figures)
         self.place_notices: tuple[int, ...] = ()  # codes sent on every accepted order
         self._queues: dict[int, list[tuple[int, Send]]] = {}  # permId -> (msg id, send)
         self._open: set[int] = set()  # orders held for one cancel (the race)
         self._answered: set[int] = set()  # orders cancelled since: their reports flow again
+
+    def races_now(self) -> bool:
+        """Whether this cancel of a live order loses to its fill (deterministic)."""
+        if not self.fill_on_cancel:
+            return False
+        self.live_cancels += 1
+        return self.live_cancels % self.race_every == 0
 
     def holds(self, perm_id: int) -> bool:
         return (self.all_orders and perm_id not in self._answered) or perm_id in self._open
@@ -126,8 +136,9 @@ def on_cancel(engine: OrderEngine, session: Session, order_id: int) -> None:
         return
     order = engine.orders[perm]
     races = engine.races
-    if order.status not in _DONE and races.fill_on_cancel:
+    if order.status not in _DONE and races.races_now():
         _fill_first(engine, order)
+        races.raced += order.status in _DONE
     if order.status not in _DONE:
         _deliver(engine, order, races.take(perm))  # held reports go out before the answer
         engine._cancel(order)

@@ -319,10 +319,18 @@ class SimulatedGateway:
 
         self.call(switch)
 
-    def race_cancels(self, on: bool = True) -> None:
+    def race_cancels(self, on: bool = True, every: int = 1) -> None:
         """``True``: a cancel of a live order arrives while its fill is in flight: the fill
-        wins and the gateway answers 10148 after the executions, before the Filled status."""
-        self.call(setattr, self.engine.races, "fill_on_cancel", bool(on))
+        wins and the gateway answers 10148 after the executions, before the Filled status —
+        for every ``every``-th cancel of a live order (1: all of them)."""
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"every: a positive whole number of cancels, not {every!r}")
+
+        def switch() -> None:
+            self.engine.races.fill_on_cancel = bool(on)
+            self.engine.races.race_every = every
+
+        self.call(switch)
 
     def send_order_notice(self, client_id: int, order_id: int, code: int) -> None:
         """Send informational ``code`` (399, 404, 2109, 10349) on a live order, IB's text."""

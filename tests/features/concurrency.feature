@@ -46,8 +46,9 @@ Feature: The lock discipline holds under load
 
   @soak
   Scenario: Threads mix every public call for 30 seconds while the gateway is killed and restarted
-    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders in parts and restarts every 3 seconds
+    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders in parts, races every other cancel against its fill, and restarts every 3 seconds
     Then no call raised an unexpected exception and none deadlocked
+    And some cancels lost the race to their fill
     And no reader saw a torn order
     And the adapter's orders agree with the gateway's
     And the adapter's positions agree with the gateway's
@@ -55,8 +56,9 @@ Feature: The lock discipline holds under load
 
   @soak
   Scenario: Threads mix every public call for 30 seconds while the gateway streams and fills
-    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders in parts
+    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders in parts, races every other cancel against its fill
     Then no call raised an unexpected exception and none deadlocked
+    And some cancels lost the race to their fill
     And no reader saw a torn order
     And the adapter's orders agree with the gateway's
     And the adapter's positions agree with the gateway's
@@ -64,8 +66,9 @@ Feature: The lock discipline holds under load
 
   @soak
   Scenario: Threads mix every public call for 30 seconds while the gateway does two daily restarts
-    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders and does 2 daily restarts
+    When $SOAK_THREADS (default 16) threads mix every public call for $RESILIENCE_SOAK_SECONDS (default 30) seconds while the gateway fills orders in parts, races every other cancel against its fill, and does 2 daily restarts
     Then no call raised an unexpected exception and none deadlocked
+    And some cancels lost the race to their fill
     And no reader saw a torn order
     And the adapter's orders agree with the gateway's
     And the adapter's positions agree with the gateway's

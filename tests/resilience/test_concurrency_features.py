@@ -476,15 +476,18 @@ class Soak:
 
 @when(parsers.re(r"(?P<threads>.+?) threads mix every public call for (?P<seconds>.+?) seconds "
                  r"while the gateway fills orders(?P<parts> in parts)?"
+                 r"(?P<races>, races every other cancel against its fill,?)?"
                  r"(?: and restarts every (?P<every>[0-9.]+) seconds)?"
                  r"(?: and does (?P<daily>[0-9]+) daily restarts)?"))
 def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None,
-         parts: str | None = None, daily: str | None = None) -> None:
+         parts: str | None = None, daily: str | None = None, races: str | None = None) -> None:
     n = resolve_count(threads)
     d = resolve_count(seconds, float)
     if parts:  # partial_fills.feature's switches: parts, executions first, corrections
         ctx.gw.set_fill_rules(partial=True, max_slice=2, exec_before_open_order=True,
                               corrections=True)
+    if races:  # cancel_races.feature's race: the fill wins, 10148 after the executions
+        ctx.gw.race_cancels(True, every=2)
     s = Soak(ctx, n, d, float(every) if every else None, int(daily or 0))
     sent_before = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0)
     started = time.monotonic()
@@ -492,7 +495,7 @@ def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None,
     sent = ctx.gw.stats()["messages_received"].get(ctx.client_id, 0) - sent_before
     if s.outages:
         wait_for(lambda: ctx.api.connected is True, 15, "the adapter to reconnect after the soak")
-    key = f"soak_{int(d)}s" + ("_in_parts" if parts else "") \
+    key = f"soak_{int(d)}s" + ("_in_parts" if parts else "") + ("_racing" if races else "") \
         + (f"_restart_every_{every}s" if every else "") \
         + (f"_{daily}_daily_restarts" if daily else "")
     ctx.extra["soak"] = s
@@ -505,7 +508,10 @@ def soak(ctx: SimpleNamespace, threads: str, seconds: str, every: str | None,
            slowest_call_seconds=dict(s.slowest),
            exceptions=len(s.errors), exception_samples=s.errors[:10], torn_reads=len(s.torn),
            deadlocks=len(stuck), orders_placed=s.placed, fills_forced=s.fills_forced,
-           orders_filled_in_parts=_filled_in_parts(ctx))
+           orders_filled_in_parts=_filled_in_parts(ctx),
+           cancels_lost_to_a_fill=int(ctx.gw.call(lambda: ctx.gw.engine.races.raced)))
+    if races:
+        ctx.extra["raced"] = ctx.gw.call(lambda: ctx.gw.engine.races.raced)
 
 
 def _filled_in_parts(ctx: SimpleNamespace) -> int:
@@ -516,6 +522,11 @@ def _filled_in_parts(ctx: SimpleNamespace) -> int:
         return sum(1 for n in parts.values() if n > 1)
 
     return int(ctx.gw.call(count))
+
+
+@then("some cancels lost the race to their fill")
+def some_raced(ctx: SimpleNamespace) -> None:
+    assert ctx.extra.get("raced", 0) > 0, "no cancel raced a fill: the soak did not test it"
 
 
 @then("no call raised an unexpected exception and none deadlocked")

@@ -166,3 +166,20 @@ def test_after_its_cancel_an_orders_reports_are_no_longer_held(engine: OrderEngi
     engine.races.all_orders = True
     call(engine, session, 4, 1, 5, "")  # live: cancelled, and the answer is delivered
     assert session.ids() == ["3", "4"] and session.errors() == [202]
+
+
+def test_every_nth_cancel_races_its_fill() -> None:
+    from src.simulator.cancel_races import ReportHold
+
+    hold = ReportHold()
+    assert [hold.races_now() for _ in range(2)] == [False, False]  # racing off
+    hold.fill_on_cancel, hold.race_every = True, 2
+    assert [hold.races_now() for _ in range(4)] == [False, True, False, True]
+
+
+@pytest.mark.parametrize("every", [0, -1, 1.5, True])
+def test_race_cancels_refuses_a_bad_count(every: object) -> None:
+    from src.simulator.harness import SimulatedGateway
+
+    with pytest.raises(ValueError, match="every"):
+        SimulatedGateway().race_cancels(True, every=every)  # type: ignore[arg-type]
