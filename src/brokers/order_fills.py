@@ -112,10 +112,13 @@ class FillBook:
         corrections applied); settle what waited long enough; update the derived figures."""
         ledger = self._ledger(order_id, record)
         changed = False
+        now: datetime | None = None  # read once per merge, not per execution
         for fill in fills:
             exec_id = getattr(fill.execution, "execId", "")
             if isinstance(exec_id, str) and exec_id and exec_id not in ledger.seen:
-                changed = self._add_execution(ledger, fill, exec_id) or changed
+                if now is None:
+                    now = self._now()
+                changed = self._add_execution(ledger, fill, exec_id, now) or changed
             report = getattr(fill, "commissionReport", None)
             report_id = getattr(report, "execId", "") if report is not None else ""
             if isinstance(report_id, str) and report_id and report_id not in ledger.comm_ids:
@@ -184,7 +187,7 @@ class FillBook:
                 self._ledgers[order_id] = ledger
         return ledger
 
-    def _add_execution(self, ledger: _Ledger, fill: Any, exec_id: str) -> bool:
+    def _add_execution(self, ledger: _Ledger, fill: Any, exec_id: str, now: datetime) -> bool:
         ledger.seen.add(exec_id)
         stem, revision = exec_revision(exec_id)
         row = translate.execution_row(fill)
@@ -205,7 +208,7 @@ class FillBook:
             ledger.n_rows += 1
         ledger.current[stem] = (revision, row)
         if exec_id not in ledger.comm_ids:
-            ledger.pending[exec_id] = (fill, self._now())
+            ledger.pending[exec_id] = (fill, now)
         return True
 
     def _add_commission(self, ledger: _Ledger, report: Any) -> bool:
