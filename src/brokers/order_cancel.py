@@ -70,9 +70,20 @@ def _logged_before(trade: Any) -> str | None:
     live event path merges once per socket read)."""
     for entry in reversed(trade.log[:-1]):
         status = getattr(entry, "status", None)
-        if isinstance(status, str) and status and status not in CANCELLED | {"PendingCancel"}:
+        if isinstance(status, str) and status \
+                and status not in CANCELLED | {"PendingCancel", "ValidationError"}:
             return status
     return None
+
+
+def restore_logged_status(trade: Any) -> str | None:
+    """ib_async's ``ValidationError`` (set on a warning such as 399 for a live order) is not a
+    status IB reported: put back the one the library logged before it, so a record merged once
+    per socket read copies IB's status (the Submitted of the same read), not a stale one."""
+    previous = _logged_before(trade)
+    if previous is not None and previous != "ValidationError":
+        trade.orderStatus.status = previous
+    return previous
 
 
 class CancelGuard:

@@ -28,6 +28,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from src.brokers import translate
+from src.brokers.order_cancel import restore_logged_status
 from src.utils.logger import get_logger, log_debug, log_error, log_info
 
 if TYPE_CHECKING:
@@ -74,8 +75,11 @@ class OrderEventBatch:
         if not self._scheduled:
             self._schedule()
         self._status[id(trade)] = trade
-        if trade.orderStatus.status in CANCELLED:  # rare: checked now, not at the flush
+        status = trade.orderStatus.status
+        if status in CANCELLED:  # rare: checked now, not at the flush
             self._undo_synthetic(trade)
+        elif status == "ValidationError":  # ib_async on a warning (399 …): not IB's status
+            restore_logged_status(trade)
 
     def _undo_synthetic(self, trade: Any) -> None:
         """A Cancelled the library made up on a refused cancel / a notice is undone at once:

@@ -85,3 +85,10 @@ def test_forget_drops_the_remembered_status() -> None:
 ])
 def test_after_end(before: str, record: dict[str, Any], expected: str) -> None:
     assert order_cancel.after_end(before, record) == expected
+
+
+def test_ib_asyncs_validation_error_on_a_warning_is_not_ibs_status() -> None:
+    t = trade("ValidationError", ("PendingSubmit", 0), ("Submitted", 0),
+              ("ValidationError", 399))
+    assert order_cancel.restore_logged_status(t) == "Submitted"
+    assert t.orderStatus.status == "Submitted"
