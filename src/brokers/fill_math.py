@@ -35,18 +35,25 @@ def unit_rows(rows: Iterable[Row], combo: bool) -> list[Row]:
     return [r for r in rows if r.get("sec_type") == "BAG"] if combo else list(rows)
 
 
+def totals(units: Iterable[Row]) -> tuple[float, float]:
+    """(quantity, quantity x price) of the unit rows, in one pass."""
+    qty = notional = 0.0
+    for r in units:
+        shares = number(r.get("shares"))
+        qty += shares
+        notional += shares * number(r.get("price"))
+    return qty, notional
+
+
 def filled_of(rows: Iterable[Row], combo: bool) -> float:
     """Quantity filled according to the executions (combo units for a combo)."""
-    return float(sum(number(r.get("shares")) for r in unit_rows(rows, combo)))
+    return totals(unit_rows(rows, combo))[0]
 
 
 def average_of(rows: Iterable[Row], combo: bool) -> float | None:
     """Volume-weighted average price of the unit rows (None without any quantity)."""
-    units = unit_rows(rows, combo)
-    qty = sum(number(r.get("shares")) for r in units)
-    if not qty:
-        return None
-    return sum(number(r.get("shares")) * number(r.get("price")) for r in units) / qty
+    qty, notional = totals(unit_rows(rows, combo))
+    return notional / qty if qty else None
 
 
 def number(value: Any) -> float:

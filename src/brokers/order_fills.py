@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from src.brokers import translate
-from src.brokers.fill_math import exec_revision, filled_of, is_combo, number, unit_rows
+from src.brokers.fill_math import exec_revision, filled_of, is_combo, totals, unit_rows
 from src.brokers.order_match import fill_matches
 from src.utils.clock import SYSTEM_CLOCK
 
@@ -273,11 +273,7 @@ def _derive(record: dict[str, Any], ledger: _Ledger) -> None:
     of the last orderStatus (IB reports the same figures in the next one). One pass over the
     unit rows (the event path runs this once per order per socket read)."""
     units = unit_rows(ledger.rows, is_combo(ledger.rows, bool(record.get("legs"))))
-    filled = notional = 0.0
-    for r in units:
-        qty = number(r.get("shares"))
-        filled += qty
-        notional += qty * number(r.get("price"))
+    filled, notional = totals(units)
     ledger.filled = filled
     if filled > (record.get("filled") or 0.0):
         record["filled"] = filled
