@@ -24,9 +24,11 @@ window. ``read_bytes=0``: one message per read (the worst case for per-read merg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from benchmarks.report import Section, Target, median, ratio
@@ -260,6 +262,32 @@ class AdapterSide(Side):
             self.api = None
 
 
+@contextlib.contextmanager
+def one_cpu() -> Iterator[int | None]:
+    """Both sides on one CPU while the rounds run (the affinity restored after): the sides'
+    loop threads, started inside, inherit it. Unpinned, the scheduler moves a thread between
+    cores mid-burst and the moved side pays for cold caches — per-round ratios spread
+    0.87..1.05 and medians of 7 rounds drift ±1 % between runs on this 2-CPU machine; pinned,
+    rounds spread about ±1.5 % and medians repeat within ±0.3 %. Yields the CPU, or None where
+    the OS has no affinity call (then the rounds run unpinned)."""
+    get = getattr(os, "sched_getaffinity", None)
+    set_ = getattr(os, "sched_setaffinity", None)
+    if get is None or set_ is None:
+        yield None
+        return
+    before = get(0)
+    cpu = max(before)
+    try:
+        set_(0, {cpu})
+    except OSError:
+        yield None
+        return
+    try:
+        yield cpu
+    finally:
+        set_(0, before)
+
+
 def _rounds(orders: int, repetitions: int, fills: int, read_bytes: int,
             first_id: int) -> tuple[AdapterSide, RawSide, list[float]]:
     raw = RawSide(f"raw {LIBRARY}", fills)
@@ -285,7 +313,8 @@ def run(orders: int, repetitions: int, fills: int = 1, target: float = TARGET_RA
     per_order = messages_per_order(fills)
     burst_size = orders * per_order
     events = 1 + 2 * fills  # orderStatus events + execDetails events per order
-    adapter, raw, paired = _rounds(orders, repetitions, fills, read_bytes, 1)
+    with one_cpu() as cpu:
+        adapter, raw, paired = _rounds(orders, repetitions, fills, read_bytes, 1)
     a, r, rel = median(adapter.rates), median(raw.rates), median(paired)
     reads = len(socket_reads(order_messages(1, orders, fills), read_bytes))
     rows = [
@@ -299,7 +328,7 @@ def run(orders: int, repetitions: int, fills: int = 1, target: float = TARGET_RA
         "orders": orders, "fills": fills, "burst_messages": burst_size, "read_bytes": read_bytes,
         "reads_per_burst": reads, "repetitions": repetitions, "adapter_rates": adapter.rates,
         "raw_rates": raw.rates, "paired_ratios": paired, "adapter_median": a, "raw_median": r,
-        "ratio": rel}
+        "ratio": rel, "cpu": cpu}
     notes = [f"{repetitions} rounds after one warm-up; a round = one burst fed through both "
              "sides read by read, the side fed first alternating per read and per round (the "
              "machine's drift and other processes' load hit both alike); rates: medians per "
@@ -318,10 +347,14 @@ def run(orders: int, repetitions: int, fills: int = 1, target: float = TARGET_RA
              "IbLoop of its own, so both sides are fed alike)",
              "rates from the feeding thread's CPU time (time.thread_time) per read, the loop "
              "iteration after the read included: the handlers and anything they defer run "
-             "inside it, and other processes' load does not enter the ratio"]
+             "inside it, and other processes' load does not enter the ratio",
+             (f"both sides pinned to CPU {cpu} while the rounds run (no migration mid-burst: "
+              "a moved thread pays for cold caches on one side only)" if cpu is not None else
+              "unpinned (no CPU affinity on this OS)")]
     if worst_repetitions > 0:
-        w_adapter, w_raw, w_paired = _rounds(orders, worst_repetitions, fills, 0,
-                                             1 + (repetitions + 2) * orders)
+        with one_cpu():
+            w_adapter, w_raw, w_paired = _rounds(orders, worst_repetitions, fills, 0,
+                                                 1 + (repetitions + 2) * orders)
         wa, wr = median(w_adapter.rates), median(w_raw.rates)
         rows += [
             [f"raw {LIBRARY}, 1 message per read", f"1 msg ({burst_size:,})", burst_size, wr,

@@ -12,6 +12,7 @@ the loop thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import math
 from collections.abc import Awaitable, Callable, Coroutine
@@ -209,6 +210,8 @@ class ClientRequests:
         if done(trade) or self._fatal(order_id):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self._order_waiters:  # the first to wait: listen (every orderStatus costs a slot)
+            self.ib.orderStatusEvent += self._on_own_order_status
         self._order_waiters[order_id] = waiter
         try:
             await asyncio.wait_for(waiter, self.settings.request_timeout)
@@ -217,14 +220,16 @@ class ClientRequests:
                         f"{self.settings.request_timeout:g}s; still tracked")
         finally:
             self._order_waiters.pop(order_id, None)
+            if not self._order_waiters:  # the last: stop listening
+                with contextlib.suppress(Exception):  # a closed client, a test double
+                    self.ib.orderStatusEvent -= self._on_own_order_status
 
     def _fatal(self, order_id: int) -> list[tuple[int, str]]:
         return [(c, m) for c, m in self._order_errors.get(order_id, [])
                 if not is_warning(c) and c not in ORDER_CANCELLED]
 
     def _on_own_order_status(self, trade: Any) -> None:
-        if not self._order_waiters:  # every orderStatus event of the session comes here
-            return
+        """Connected to ``orderStatusEvent`` only while a placement waits for its answer."""
         order_id = getattr(getattr(trade, "order", None), "orderId", None)
         waiter = self._order_waiters.get(order_id) if isinstance(order_id, int) else None
         if waiter is not None and not waiter.done() \

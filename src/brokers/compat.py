@@ -198,6 +198,8 @@ def qualified(results: Any) -> list[Any]:
 def utc_time(value: Any) -> Any:
     """An execution time → UTC. ib_async converts it to ``IBDefaults.timezone`` (configurable,
     UTC by default), ib_insync to UTC; a naive time or a non-datetime is kept as it is."""
+    if value.__class__ is datetime and value.tzinfo is UTC:  # the usual case: as it is
+        return value
     if not isinstance(value, datetime) or value.tzinfo is None:
         return value
     return value.astimezone(UTC)

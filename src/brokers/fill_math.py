@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -25,34 +25,32 @@ def exec_revision(exec_id: str) -> tuple[str, int]:
     return exec_id, 0
 
 
-def is_combo(rows: Iterable[Row], has_legs: bool) -> bool:
-    """An order is a combo if it was placed with legs or any execution is BAG-level."""
-    return has_legs or any(r.get("sec_type") == "BAG" for r in rows)
-
-
-def unit_rows(rows: Iterable[Row], combo: bool) -> list[Row]:
-    """The rows that count combo units: the BAG-level ones of a combo, else all."""
-    return [r for r in rows if r.get("sec_type") == "BAG"] if combo else list(rows)
-
-
-def totals(units: Iterable[Row]) -> tuple[float, float]:
-    """(quantity, quantity x price) of the unit rows, in one pass."""
-    qty = notional = 0.0
-    for r in units:
+def unit_totals(rows: Iterable[Row], combo: bool, settled: Container[str] = (),
+                also: Container[str] = ()) -> tuple[float, float, float]:
+    """(quantity, quantity x price, quantity settled) of the unit rows — the BAG-level rows of
+    a combo (an order placed with legs or with any BAG-level execution), else all — in one pass
+    over ``rows``; a row is settled when its ``execution_id`` is in ``settled`` or ``also``."""
+    qty = notional = done = 0.0
+    for r in rows:
+        if combo and r.get("sec_type") != "BAG":
+            continue
         shares = number(r.get("shares"))
         qty += shares
         notional += shares * number(r.get("price"))
-    return qty, notional
+        exec_id = r.get("execution_id")
+        if exec_id in settled or exec_id in also:
+            done += shares
+    return qty, notional, done
 
 
 def filled_of(rows: Iterable[Row], combo: bool) -> float:
     """Quantity filled according to the executions (combo units for a combo)."""
-    return totals(unit_rows(rows, combo))[0]
+    return unit_totals(rows, combo)[0]
 
 
 def average_of(rows: Iterable[Row], combo: bool) -> float | None:
     """Volume-weighted average price of the unit rows (None without any quantity)."""
-    qty, notional = totals(unit_rows(rows, combo))
+    qty, notional, _ = unit_totals(rows, combo)
     return notional / qty if qty else None
 
 

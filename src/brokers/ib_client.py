@@ -97,7 +97,6 @@ class IBKRClient(ClientRequests, WhatIfRequests):
         self.connection = ConnectionManager(self, rng=rng, sleep=sleep)
         self.events = EventRouter(self)
         self.loop.call(self.events.setup)
-        self.subscribe("orderStatusEvent", self._on_own_order_status)
         self.on_request_error(self._what_if_error)
         if self.settings.metrics_port is not None:
             try:

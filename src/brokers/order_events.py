@@ -189,9 +189,12 @@ def _merge(service: OrderService, record: dict[str, Any], order_id: str, trade: 
     record (lock held; FillBook dedups by execId, applies corrections; after a status copy its
     ``update`` also settles waiting commissions and sweeps); returns the fills merged."""
     new: list[Any] = service.fills.unmerged(order_id, trade)
-    if fills:
-        have = {id(f) for f in new}
-        new += [f for f in fills if id(f) not in have]
+    for fill in fills:  # the libraries append a fill to trade.fills before its event: rare
+        for known in new:
+            if known is fill:
+                break
+        else:
+            new.append(fill)
     if after_status:
         service.fills.update(order_id, record, new)
     elif new:

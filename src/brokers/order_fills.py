@@ -29,12 +29,12 @@ The caller holds the adapter state's lock while it calls :meth:`FillBook.merge`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from src.brokers import translate
-from src.brokers.fill_math import exec_revision, filled_of, is_combo, totals, unit_rows
+from src.brokers.fill_math import exec_revision, number, unit_totals
 from src.brokers.order_match import fill_matches
 from src.utils.clock import SYSTEM_CLOCK
 
@@ -42,21 +42,34 @@ Rows = list[dict[str, Any]]
 DEFAULT_COMMISSION_WAIT = 5.0
 
 
-@dataclass
 class _Ledger:
-    """What one order's record holds, indexed (see the module doc)."""
+    """What one order's record holds, indexed (see the module doc), and its running sums.
 
-    rows: Rows
-    comm_rows: Rows
-    n_rows: int = 0
-    n_comm: int = 0
-    seen: set[str] = field(default_factory=set)  # every execId merged, superseded ones too
-    current: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # stem -> row
-    comm_ids: set[str] = field(default_factory=set)
-    pending: dict[str, tuple[Any, datetime]] = field(default_factory=dict)  # no report yet
-    timed_out: set[str] = field(default_factory=set)
-    swept_at: float = 0.0  # the reported filled quantity the library's fills were swept for
-    filled: float = 0.0  # filled according to the executions (combo units)
+    ``sums`` are (quantity, quantity x price) of all rows and of the BAG-level rows, added up
+    in row order as rows are appended — the very additions :func:`unit_totals` makes, so the
+    figures are the same to the last bit; ``None`` after a correction replaced a row (summed
+    again at the next derive). ``fees`` is the sum of the numeric commissions, in row order.
+    """
+
+    __slots__ = ("rows", "comm_rows", "n_rows", "n_comm", "current", "comm_ids",
+                 "pending", "timed_out", "swept_at", "filled", "bag", "sums", "fees", "fees_n")
+
+    def __init__(self, rows: Rows, comm_rows: Rows) -> None:
+        self.rows, self.comm_rows = rows, comm_rows
+        self.n_rows, self.n_comm = len(rows), len(comm_rows)
+        # execId stem -> (revision, row): an execution is new when its stem is not here or
+        # its revision is higher (a correction); anything else was merged or is superseded
+        self.current: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.comm_ids: set[str] = set()
+        # no report yet: execId -> (Fill or None, since); every row's execId is in exactly
+        # one of comm_ids, pending and timed_out
+        self.pending: dict[str, tuple[Any, datetime]] = {}
+        self.timed_out: set[str] = set()
+        self.swept_at = 0.0  # the reported filled quantity the library's fills were swept for
+        self.filled = 0.0  # filled according to the executions (combo units)
+        self.bag = False  # a BAG-level execution is among the rows (the order is a combo)
+        self.sums: list[float] | None = [0.0, 0.0, 0.0, 0.0]
+        self.fees, self.fees_n = 0.0, 0
 
     def valid_for(self, record: dict[str, Any]) -> bool:
         rows, comm = record["executions"], record["commissions"]
@@ -111,18 +124,31 @@ class FillBook:
         """Merge the fills' executions and commission reports not in ``record`` yet (by execId,
         corrections applied); settle what waited long enough; update the derived figures."""
         ledger = self._ledger(order_id, record)
+        current, comm_ids = ledger.current, ledger.comm_ids
         changed = False
-        now: datetime | None = None  # read once per merge, not per execution
+        now: datetime | None = None  # read once per merge, and only for an execution that waits
         for fill in fills:
             exec_id = getattr(fill.execution, "execId", "")
-            if isinstance(exec_id, str) and exec_id and exec_id not in ledger.seen:
-                if now is None:
-                    now = self._now()
-                changed = self._add_execution(ledger, fill, exec_id, now) or changed
             report = getattr(fill, "commissionReport", None)
             report_id = getattr(report, "execId", "") if report is not None else ""
-            if isinstance(report_id, str) and report_id and report_id not in ledger.comm_ids:
-                changed = self._add_commission(ledger, report) or changed
+            if isinstance(exec_id, str) and exec_id:
+                stem, revision = exec_revision(exec_id)
+                known = current.get(stem)
+                if known is not None and revision <= known[0]:
+                    pass  # merged already, or an earlier revision arriving late: superseded
+                elif report_id == exec_id and exec_id not in comm_ids:  # with its report
+                    self._add_execution(ledger, fill, exec_id, stem, revision, known, None)
+                    _add_report(ledger, report)
+                    changed = True
+                    continue
+                else:
+                    if now is None and exec_id not in comm_ids:
+                        now = self._now()
+                    self._add_execution(ledger, fill, exec_id, stem, revision, known, now)
+                    changed = True
+            if isinstance(report_id, str) and report_id and report_id not in comm_ids \
+                    and self._add_commission(ledger, report):
+                changed = True
         if ledger.pending:
             changed = self._settle(ledger) or changed
         if changed:
@@ -182,20 +208,19 @@ class FillBook:
     def _ledger(self, order_id: str | None, record: dict[str, Any]) -> _Ledger:
         ledger = self._ledgers.get(order_id) if order_id is not None else None
         if ledger is None or not ledger.valid_for(record):
-            ledger = _rebuild(record, self._now())
+            ledger = _rebuild(record, self._now)
             if order_id is not None:
                 self._ledgers[order_id] = ledger
         return ledger
 
-    def _add_execution(self, ledger: _Ledger, fill: Any, exec_id: str, now: datetime) -> bool:
-        ledger.seen.add(exec_id)
-        stem, revision = exec_revision(exec_id)
+    def _add_execution(self, ledger: _Ledger, fill: Any, exec_id: str, stem: str,
+                       revision: int, current: tuple[int, dict[str, Any]] | None,
+                       now: datetime | None) -> None:
+        """A new execution (``current``: the row of a lower revision it corrects) into the
+        rows; ``now`` None: its report is added right after."""
         row = translate.execution_row(fill)
-        current = ledger.current.get(stem)
         if current is not None:
-            old_revision, old_row = current
-            if revision <= old_revision:  # an earlier revision arriving late: superseded
-                return False
+            old_row = current[1]
             old_id = old_row["execution_id"]
             row["corrects"] = old_id
             index = next(i for i, r in enumerate(ledger.rows) if r is old_row)
@@ -203,34 +228,55 @@ class FillBook:
             _drop_commission(ledger, old_id)
             ledger.pending.pop(old_id, None)
             ledger.timed_out.discard(old_id)
+            ledger.sums = None  # a row replaced: summed again at the derive
+            ledger.bag = any(r.get("sec_type") == "BAG" for r in ledger.rows)
         else:
             ledger.rows.append(row)
             ledger.n_rows += 1
+            sums = ledger.sums
+            if sums is not None:
+                shares, price = row["shares"], row["price"]
+                if shares.__class__ is not float:  # floats as the libraries decode them
+                    shares = number(shares)
+                if price.__class__ is not float:
+                    price = number(price)
+                value = shares * price
+                sums[0] += shares
+                sums[1] += value
+                if row["sec_type"] == "BAG":
+                    sums[2] += shares
+                    sums[3] += value
+        if row["sec_type"] == "BAG":
+            ledger.bag = True
         ledger.current[stem] = (revision, row)
-        if exec_id not in ledger.comm_ids:
+        if now is not None and exec_id not in ledger.comm_ids:
             ledger.pending[exec_id] = (fill, now)
-        return True
 
     def _add_commission(self, ledger: _Ledger, report: Any) -> bool:
         report_id = report.execId
-        stem, revision = exec_revision(report_id)
-        current = ledger.current.get(stem)
-        if current is not None and current[0] > revision:  # for a superseded execution
-            return False
-        ledger.comm_rows.append(translate.commission_row(report))
-        ledger.n_comm += 1
-        ledger.comm_ids.add(report_id)
-        ledger.pending.pop(report_id, None)
+        pending = ledger.pending
+        if report_id in pending:  # the usual case: pending holds current revisions only
+            del pending[report_id]
+        else:
+            stem, revision = exec_revision(report_id)
+            current = ledger.current.get(stem)
+            if current is not None and current[0] > revision:  # for a superseded execution
+                return False
+        _add_report(ledger, report)
         return True
 
     def _settle(self, ledger: _Ledger) -> bool:
         """Reports the library stored without an event, and executions waited out."""
-        now, wait, changed = self._now(), self._wait(), False
+        now: datetime | None = None
+        wait, changed = 0.0, False
         for exec_id, (fill, since) in list(ledger.pending.items()):
             report = getattr(fill, "commissionReport", None)
             if getattr(report, "execId", "") == exec_id:
                 changed = self._add_commission(ledger, report) or changed
-            elif (now - since).total_seconds() >= wait:
+                continue
+            if now is None:
+                now, wait = self._now(), self._wait()
+            if (now - since).total_seconds() >= wait:
                 del ledger.pending[exec_id]
                 ledger.timed_out.add(exec_id)
                 changed = True
@@ -243,22 +289,52 @@ class FillBook:
             _count(record, ledger)
 
 
-def _rebuild(record: dict[str, Any], now: datetime) -> _Ledger:
+def _add_report(ledger: _Ledger, report: Any) -> None:
+    row = translate.commission_row(report)
+    ledger.comm_rows.append(row)
+    ledger.n_comm += 1
+    ledger.comm_ids.add(report.execId)
+    value = row["commission"]
+    if isinstance(value, (int, float)):
+        ledger.fees += value
+        ledger.fees_n += 1
+
+
+def _rebuild(record: dict[str, Any], now: Callable[[], datetime]) -> _Ledger:
     rows, comm = record["executions"], record["commissions"]
-    ledger = _Ledger(rows=rows, comm_rows=comm, n_rows=len(rows), n_comm=len(comm))
+    ledger = _Ledger(rows, comm)
+    if not rows and not comm:  # a new order: nothing to index
+        return ledger
     ledger.comm_ids = {c["execution_id"] for c in comm}
+    since: datetime | None = None
     for row in rows:
         exec_id = row["execution_id"]
-        ledger.seen.add(exec_id)
         stem, revision = exec_revision(exec_id)
         ledger.current[stem] = (revision, row)
-        corrected = row.get("corrects")
-        if isinstance(corrected, str):
-            ledger.seen.add(corrected)
         if exec_id not in ledger.comm_ids:
-            ledger.pending[exec_id] = (None, now)
-    ledger.filled = filled_of(rows, is_combo(rows, bool(record.get("legs"))))
+            if since is None:
+                since = now()
+            ledger.pending[exec_id] = (None, since)
+    ledger.bag = any(r.get("sec_type") == "BAG" for r in rows)
+    ledger.sums = _sums(rows)
+    ledger.filled = ledger.sums[2 if ledger.bag or record.get("legs") else 0]
+    _sum_fees(ledger)
     return ledger
+
+
+def _sums(rows: Rows) -> list[float]:
+    """(quantity, notional) of all rows, then of the BAG-level rows — as :func:`unit_totals`."""
+    every, bag = unit_totals(rows, False), unit_totals(rows, True)
+    return [every[0], every[1], bag[0], bag[1]]
+
+
+def _sum_fees(ledger: _Ledger) -> None:
+    ledger.fees, ledger.fees_n = 0.0, 0
+    for c in ledger.comm_rows:
+        value = c.get("commission")
+        if isinstance(value, (int, float)):
+            ledger.fees += value
+            ledger.fees_n += 1
 
 
 def _drop_commission(ledger: _Ledger, exec_id: str) -> None:
@@ -266,14 +342,29 @@ def _drop_commission(ledger: _Ledger, exec_id: str) -> None:
         ledger.comm_ids.discard(exec_id)
         ledger.comm_rows[:] = [c for c in ledger.comm_rows if c["execution_id"] != exec_id]
         ledger.n_comm = len(ledger.comm_rows)
+        _sum_fees(ledger)
+
+
+def _totals(record: dict[str, Any], ledger: _Ledger) -> tuple[float, float, float]:
+    """(filled, notional, settled) of the unit rows: the running sums, and ``settled`` equal
+    to ``filled`` when nothing waits (every row is then reported or waited out), else one pass
+    over the rows."""
+    combo = ledger.bag or bool(record.get("legs"))
+    sums = ledger.sums
+    if sums is None:
+        sums = ledger.sums = _sums(ledger.rows)
+    filled, notional = (sums[2], sums[3]) if combo else (sums[0], sums[1])
+    if not ledger.pending:
+        return filled, notional, filled
+    return filled, notional, unit_totals(ledger.rows, combo, ledger.comm_ids,
+                                         ledger.timed_out)[2]
 
 
 def _derive(record: dict[str, Any], ledger: _Ledger) -> None:
     """``filled`` / ``remaining`` / ``filled_price`` from the executions when they are ahead
-    of the last orderStatus (IB reports the same figures in the next one). One pass over the
-    unit rows (the event path runs this once per order per socket read)."""
-    units = unit_rows(ledger.rows, is_combo(ledger.rows, bool(record.get("legs"))))
-    filled, notional = totals(units)
+    of the last orderStatus (IB reports the same figures in the next one), and the settled
+    figures (the event path runs this once per order per read)."""
+    filled, notional, settled = _totals(record, ledger)
     ledger.filled = filled
     if filled > (record.get("filled") or 0.0):
         record["filled"] = filled
@@ -283,18 +374,11 @@ def _derive(record: dict[str, Any], ledger: _Ledger) -> None:
     if filled:
         record["filled_price"] = translate.price_sign(record.get("direction")) * (
             notional / filled)
-    _count(record, ledger, units)
+    _count(record, ledger, settled)
 
 
-def _count(record: dict[str, Any], ledger: _Ledger, units: list[Any] | None = None) -> None:
+def _count(record: dict[str, Any], ledger: _Ledger, settled: float | None = None) -> None:
     """The settled figures: combo units whose report arrived (or waited out), commissions."""
-    if units is None:
-        units = unit_rows(ledger.rows, is_combo(ledger.rows, bool(record.get("legs"))))
-    reported, waited = ledger.comm_ids, ledger.timed_out
-    record["fills_settled"] = float(sum(r["shares"] for r in units
-                                        if r["execution_id"] in reported
-                                        or r["execution_id"] in waited))
-    total = [c["commission"] for c in ledger.comm_rows
-             if isinstance(c.get("commission"), (int, float))]
-    record["commission"] = round(sum(total), 6) if total else None
+    record["fills_settled"] = _totals(record, ledger)[2] if settled is None else settled
+    record["commission"] = round(ledger.fees, 6) if ledger.fees_n else None
     record["commission_pending"] = len(ledger.pending)

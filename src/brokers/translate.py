@@ -477,11 +477,11 @@ def apply_order_status(record: dict[str, Any], status_obj: Any, now: datetime | 
 
 def execution_row(fill: Any) -> dict[str, Any]:
     """A ``Fill`` → one entry of the order's ``executions`` list."""
-    ex = fill.execution
+    ex, contract = fill.execution, getattr(fill, "contract", None)
     return {"execution_id": ex.execId, "time": utc_time(ex.time), "shares": ex.shares,
             "price": ex.price, "side": getattr(ex, "side", ""),
-            "con_id": getattr(getattr(fill, "contract", None), "conId", None),
-            "sec_type": getattr(getattr(fill, "contract", None), "secType", "")}
+            "con_id": getattr(contract, "conId", None),
+            "sec_type": getattr(contract, "secType", "")}
 
 
 def commission_row(report: Any) -> dict[str, Any]:

@@ -10,12 +10,14 @@ Tests pin a :class:`FixedClock`.
 from __future__ import annotations
 
 import threading
+import time as _time
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, runtime_checkable
 
 import pytz
 
 NEW_YORK = pytz.timezone("America/New_York")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @runtime_checkable
@@ -93,8 +95,18 @@ def trading_date(clock: Clock = SYSTEM_CLOCK) -> date:
 
 def wall_now(clock: Clock = SYSTEM_CLOCK) -> datetime:
     """The clock's instant as a naive host-local datetime: the shape of the timestamps the
-    contract's dicts have always carried (``submit_time``, ``timestamp``…), now from the clock."""
-    return clock.now().astimezone().replace(tzinfo=None)
+    contract's dicts have always carried (``submit_time``, ``timestamp``…), now from the clock.
+
+    The same value as ``now.astimezone().replace(tzinfo=None)`` (the host's offset at that
+    instant, DST included), read from ``time.localtime`` directly: a fifth of the cost on the
+    order-event path, which stamps every fill."""
+    now = clock.now()
+    if now.tzinfo is None or now.utcoffset() is None:  # naive: already host-local wall time
+        return now
+    delta = now - _EPOCH
+    t = _time.localtime(delta.days * 86400 + delta.seconds)
+    return datetime(t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                    delta.microseconds)
 
 
 def clock_for(today: date | None = None, clock: Clock | None = None) -> Clock:

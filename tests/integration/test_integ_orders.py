@@ -285,3 +285,27 @@ def test_cancel_racing_a_fill_returns_and_the_fill_wins(gateway: Any, api: Any) 
     wait_until(lambda: api.get_order_status(order_id)["status"] == "Filled", what="Filled")
     assert sim_status(gateway, api.test_client_id, order_id) == "Filled"
     assert api.cancel_order(order_id) is False
+
+
+def test_the_placement_wait_listens_to_order_statuses_only_while_it_waits(
+        gateway: Any, api: Any) -> None:
+    """Every orderStatus of the session passes through ``orderStatusEvent``'s slots: the
+    client's own slot (which ends ``IBKRClient.place_order``'s wait for the gateway's answer)
+    is there while a placement waits, and gone once it has its answer."""
+    from src.brokers.compat import LimitOrder, Stock
+
+    client, event = api.client, api.ib.orderStatusEvent
+    idle = client.loop.call(lambda: len(event))
+    during: list[int] = []
+
+    def spy(trade: Any) -> None:  # runs on the loop thread, inside the placement's wait
+        during.append(len(event))
+
+    client.loop.call(lambda: event.connect(spy))
+    try:
+        result = client.place_order(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))
+        assert result.status == "Submitted"  # answered, not waited out
+        assert during and during[0] == idle + 2  # the spy and the placement's slot
+    finally:
+        client.loop.call(lambda: event.disconnect(spy))
+    assert client.loop.call(lambda: len(event)) == idle  # nobody waits: no slot

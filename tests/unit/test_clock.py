@@ -51,3 +51,33 @@ def test_wall_now_is_the_clock_instant_in_host_local_time() -> None:
     local = wall_now(clock)
     assert local.tzinfo is None
     assert local.astimezone(UTC) == clock.now()  # naive = host local, same instant
+
+
+@pytest.mark.skipif(not hasattr(__import__("time"), "tzset"), reason="needs time.tzset")
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Asia/Tokyo",
+                                  "Australia/Lord_Howe", "UTC"])
+def test_wall_now_matches_astimezone_across_dst_changes(zone: str) -> None:
+    import os
+    import time as time_module
+
+    from src.utils.clock import wall_now
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time_module.tzset()
+    try:
+        # every half hour through both 2026 changes of NY, London and Lord Howe (±30 min)
+        starts = [datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 3, 28, tzinfo=UTC),
+                  datetime(2026, 4, 4, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC),
+                  datetime(2026, 10, 24, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC)]
+        for start in starts:
+            for step in range(0, 48 * 3):
+                instant = start + timedelta(minutes=30 * step, microseconds=123457)
+                clock = FixedClock(instant)
+                assert wall_now(clock) == instant.astimezone().replace(tzinfo=None), instant
+    finally:  # the host's zone back, for the tests after this one
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time_module.tzset()
