@@ -47,8 +47,9 @@ class QuoteHistory:
         self.points: list[tuple[float, tuple[float, float]]] = []
 
     def _now(self) -> tuple[float, tuple[float, float]]:
+        at = time.perf_counter()  # stamped before the read, as a step is: never late
         bid, ask, _last = self.gw.call(self.gw.market.quote, self.con_id)
-        return time.perf_counter(), (bid, ask)
+        return at, (bid, ask)
 
     def start(self) -> None:
         live, con_id = self.gw.market, self.con_id
@@ -65,11 +66,13 @@ class QuoteHistory:
         self.points.append(self._now())
 
     def stop(self) -> None:
+        """Stop recording, with one more sample: the quote right after the block."""
         self.gw.call(delattr, self.gw.market, "step")
+        self.points.append(self._now())
 
     def fresh(self, result: dict[str, Any], started: float, ended: float) -> bool:
         quote, since, points = (result.get("bid"), result.get("ask")), started - self.lag, \
-            sorted(self.points)
+            sorted(self.points)  # a step may land between a sample's stamp and its read
         for i, (at, q) in enumerate(points):
             until = points[i + 1][0] if i + 1 < len(points) else float("inf")
             if q == quote and until >= since and at <= ended:
@@ -118,7 +121,6 @@ def run(latencies: list[float], calls: int, seeds_calls: int) -> tuple[list[Sect
                                 a_times.append(t1 - t0)
                                 answers.append((res, t0, t1))
                             st = probe.stop(cid_a)
-                            history.points.append(history._now())  # right after the block
                             history.stop()
                             for res, t0, t1 in answers:
                                 if "error" in res or res.get("bid") is None:

@@ -43,17 +43,6 @@ def unit_totals(rows: Iterable[Row], combo: bool, settled: Container[str] = (),
     return qty, notional, done
 
 
-def filled_of(rows: Iterable[Row], combo: bool) -> float:
-    """Quantity filled according to the executions (combo units for a combo)."""
-    return unit_totals(rows, combo)[0]
-
-
-def average_of(rows: Iterable[Row], combo: bool) -> float | None:
-    """Volume-weighted average price of the unit rows (None without any quantity)."""
-    qty, notional, _ = unit_totals(rows, combo)
-    return notional / qty if qty else None
-
-
 def number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else 0.0

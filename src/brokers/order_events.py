@@ -189,12 +189,11 @@ def _merge(service: OrderService, record: dict[str, Any], order_id: str, trade: 
     record (lock held; FillBook dedups by execId, applies corrections; after a status copy its
     ``update`` also settles waiting commissions and sweeps); returns the fills merged."""
     new: list[Any] = service.fills.unmerged(order_id, trade)
-    for fill in fills:  # the libraries append a fill to trade.fills before its event: rare
-        for known in new:
-            if known is fill:
-                break
-        else:
-            new.append(fill)
+    if fills:  # the read's execDetails fills: as a rule the tail of trade.fills, in order
+        n = len(fills)
+        if n > len(new) or any(a is not b for a, b in zip(new[len(new) - n:], fills, strict=True)):
+            have = {id(f) for f in new}  # not all of them: add the missing ones
+            new += [f for f in fills if id(f) not in have]
     if after_status:
         service.fills.update(order_id, record, new)
     elif new:

@@ -194,3 +194,27 @@ def test_a_commission_in_a_later_read_than_its_fill_is_recorded(api: IBKRIBInsyn
     with api.lock:
         assert [c["commission"] for c in api.orders["1"]["commissions"]] == [1.3]
         assert api.orders["1"]["status"] == "Filled"
+
+
+def test_a_fill_noted_by_its_event_but_missing_from_the_trade_is_still_merged(
+        api: IBKRIBInsyncApi) -> None:
+    """The flush takes a Trade's new fills from ``trade.fills`` and adds any fill an
+    execDetails event carried that the Trade does not hold (e.g. a Trade rebuilt after a
+    reconnect without it) — here not in ``ib.fills()`` either, so no sweep finds it."""
+    track(api, 1, 1)
+    wrapper = api.ib.wrapper
+    decoder = Decoder(wrapper, SERVER_VERSION)
+
+    def read_with_a_fill_gone() -> None:
+        wrapper.tcpDataArrived()
+        for fields in order_messages(1, 1, FILLS):
+            decoder.interpret(fields)
+        gone = trade_of(api, 1).fills.pop(1)  # the middle fill: its event was noted, but
+        del wrapper.fills[gone.execution.execId]  # neither the Trade nor ib.fills() has it
+        wrapper.tcpDataProcessed()
+
+    api._loop.call(read_with_a_fill_gone)
+    with api.lock:
+        record = api.orders["1"]
+        assert len(record["executions"]) == FILLS
+        assert len({e["execution_id"] for e in record["executions"]}) == FILLS

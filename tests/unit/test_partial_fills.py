@@ -10,7 +10,7 @@ import clock_support
 import pytest
 
 from src.brokers.compat import CommissionReport, Contract, Execution, Fill
-from src.brokers.fill_math import average_of, exec_revision, filled_of
+from src.brokers.fill_math import exec_revision, unit_totals
 from src.brokers.order_fills import FillBook
 from src.utils.clock import FixedClock
 
@@ -68,8 +68,8 @@ def test_a_combo_filling_in_parts_counts_bag_units_and_averages_the_bag_prices()
     assert record["commission"] == pytest.approx(0.65 * 10)
     assert (record["fills_settled"], record["commission_pending"]) == (5.0, 0)
     rows = record["executions"]
-    assert filled_of(rows, combo=True) == 5.0 and filled_of(rows, combo=False) == 15.0
-    assert average_of([], combo=True) is None
+    assert unit_totals(rows, combo=True)[0] == 5.0 and unit_totals(rows, combo=False)[0] == 15.0
+    assert unit_totals([], combo=True) == (0.0, 0.0, 0.0)  # no quantity: no average to take
 
 
 def test_a_short_combo_reports_its_average_as_a_credit() -> None:
